@@ -1,0 +1,29 @@
+# The everyday verbs. Both main targets create .venv and install what they need.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint install install-test clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+
+demo: install
+	@$(BIN)/gitdesk site build
+	@echo "Open: $(CURDIR)/site/index.html"
+
+test: install-test
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check tools tests hooks
+
+clean:
+	rm -rf site site-staff .pytest_cache

@@ -1,0 +1,122 @@
+"""``gitdesk check``: every file of the tracker against the schema, as ``path:line: message``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .core.tracker import Tracker
+from .errors import GitdeskError, InvalidDocument
+from .issues.model import Problem, comment_from_document
+from .issues.store import ISSUES_DIR, read_document
+from .kb.store import KB_DIR
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int | None
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {'warning: ' if self.warning else ''}{self.message}"
+
+
+def _from_problems(path: str, problems: list[Problem], lines: dict[str, int]) -> list[Finding]:
+    return [Finding(path, lines.get(p.field), p.message, p.warning) for p in problems]
+
+
+def check(tracker: Tracker) -> list[Finding]:
+    findings: list[Finding] = []
+    try:
+        tracker.settings
+    except GitdeskError as err:
+        return [Finding("gitdesk.yml", getattr(err, "line", None), getattr(err, "reason", str(err)))]
+    findings += _check_issues(tracker)
+    findings += _check_kb(tracker)
+    return findings
+
+
+def _error(err: InvalidDocument) -> Finding:
+    return Finding(err.path, err.line, err.reason)
+
+
+def _check_issues(tracker: Tracker) -> list[Finding]:
+    findings: list[Finding] = []
+    folder = tracker.root / ISSUES_DIR
+    if not folder.is_dir():
+        return findings
+    seen: dict[int, str] = {}
+    for name in sorted(os.listdir(folder)):
+        rel = f"{ISSUES_DIR}/{name}"
+        if name.startswith(".") or not (folder / name).is_dir():
+            if not name.startswith("."):
+                findings.append(Finding(rel, None, "unexpected file: issues/ holds one folder per issue"))
+            continue
+        if not name.isdigit() or name.startswith("0"):
+            findings.append(Finding(rel, None, "folder name is not an issue id (a number like 42)"))
+            continue
+        issue_id = int(name)
+        if issue_id in seen:
+            findings.append(Finding(rel, None, f"duplicate id: {seen[issue_id]} is also #{issue_id}"))
+        seen[issue_id] = rel
+        findings += _check_issue(tracker, issue_id)
+    return findings
+
+
+def _check_issue(tracker: Tracker, issue_id: int) -> list[Finding]:
+    from .issues.model import issue_from_document
+
+    rel = tracker.issues.issue_path(issue_id)
+    if not (tracker.root / rel).is_file():
+        return [Finding(f"{ISSUES_DIR}/{issue_id}", None, "missing issue.md")]
+    try:
+        doc = read_document(tracker.root, rel)
+    except InvalidDocument as err:
+        return [_error(err)]
+    issue = issue_from_document(doc, issue_id, tracker.settings.schema)
+    findings = _from_problems(rel, issue.problems, doc.lines)
+    files_dir = tracker.root / tracker.issues.files_dir(issue_id)
+    attached = set(issue.attachments)
+    for comment_id in tracker.issues.comment_names(issue_id):
+        crel = tracker.issues.comment_path(issue_id, comment_id)
+        try:
+            cdoc = read_document(tracker.root, crel)
+        except InvalidDocument as err:
+            findings.append(_error(err))
+            continue
+        comment = comment_from_document(cdoc, comment_id)
+        findings += _from_problems(crel, comment.problems, cdoc.lines)
+        attached |= set(comment.attachments)
+    for name in sorted(attached):
+        if "/" in name or not (files_dir / name).is_file():
+            findings.append(Finding(rel, None, f"attachment {name!r} is not in files/"))
+    for kb_slug in issue.kb:
+        if not tracker.kb.exists(kb_slug):
+            findings.append(Finding(rel, doc.line_of("kb"), f"kb: no article {kb_slug!r}",
+                                    warning=True))
+    return findings
+
+
+def _check_kb(tracker: Tracker) -> list[Finding]:
+    from .kb.model import article_from_document
+
+    findings: list[Finding] = []
+    for slug in tracker.kb.slugs():
+        rel = f"{KB_DIR}/{slug}.md"
+        try:
+            doc = read_document(tracker.root, rel)
+        except InvalidDocument as err:
+            findings.append(_error(err))
+            continue
+        article = article_from_document(doc, slug)
+        findings += _from_problems(rel, article.problems, doc.lines)
+        if slug == "index":
+            findings.append(Finding(rel, None, "'index' is reserved for the KB index page"))
+        for number in article.issues:
+            if not tracker.issues.exists(number):
+                findings.append(Finding(rel, doc.line_of("issues"), f"issues: no issue #{number}",
+                                        warning=True))
+    return findings

@@ -1,0 +1,1 @@
+"""The command-line interface: click groups ``issue``, ``kb`` and ``gitdesk``; parse, act, render."""

@@ -1,0 +1,122 @@
+"""What every command shares: finding the tracker, turning errors into one line, output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import GitdeskError
+
+
+class Group(click.Group):
+    """A click group that turns gitdesk's typed errors into ``Error: ...`` and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GitdeskError as err:
+            click.echo(f"Error: {err}", err=True)
+            ctx.exit(err.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:
+            sys.stderr.close()
+            ctx.exit(0)
+        except Exception as err:  # a bug of ours: one line, the traceback on request
+            if os.environ.get("GITDESK_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"Error: internal error: {type(err).__name__}: {err} "
+                       "(set GITDESK_DEBUG=1 for the traceback)", err=True)
+            ctx.exit(70)
+
+
+def get_tracker(ctx: click.Context):
+    from ..core.tracker import Tracker
+
+    obj = ctx.find_root().ensure_object(dict)
+    if "tracker" not in obj:
+        obj["tracker"] = Tracker(obj.get("directory"))
+    return obj["tracker"]
+
+
+def json_option(func):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def read_text(message: tuple[str, ...], file: str | None, edit: bool = False,
+              template: str = "") -> str | None:
+    """Text from -m (several join as paragraphs), -F FILE (- is stdin) or the editor."""
+    if message and file:
+        raise click.UsageError("give either -m or -F, not both")
+    if message:
+        return "\n\n".join(message)
+    if file:
+        if file == "-":
+            return sys.stdin.read()
+        try:
+            return Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise GitdeskError(f"{file}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+    if edit:
+        text = click.edit(template, extension=".md", require_save=True)
+        if text is None:
+            raise GitdeskError("nothing written in the editor; nothing changed")
+        return text
+    return None
+
+
+def table(rows: list[list[str]], headers: list[str], last_wide: bool = True) -> None:
+    """Aligned columns; the last one is cut to the terminal's width on a TTY."""
+    if not rows:
+        return
+    widths = [max(len(click.unstyle(str(r[i]))) for r in rows + [headers]) for i in range(len(headers))]
+    tty = sys.stdout.isatty()
+    width = os.get_terminal_size().columns if tty else 0
+    click.echo(click.style(_line(headers, widths, width), bold=True))
+    for row in rows:
+        click.echo(_line(row, widths, width))
+
+
+def _line(row: list[str], widths: list[int], width: int) -> str:
+    parts = [str(c) + " " * (w - len(click.unstyle(str(c)))) for c, w in zip(row[:-1], widths[:-1])]
+    head = "  ".join(parts) + ("  " if parts else "")
+    last = str(row[-1])
+    if width and len(head) + len(last) > width:
+        last = last[: max(10, width - len(head) - 1)] + "…"
+    return head + last
+
+
+def color_status(status: str, closed: bool) -> str:
+    return click.style(status, fg="green" if closed else "yellow")
+
+
+def root_group(name: str, help_text: str):
+    """A top-level group with -C and the error handling, for ``issue``, ``kb`` and ``gitdesk``."""
+
+    def decorate(func):
+        @click.group(name=name, cls=Group, help=help_text,
+                     context_settings={"help_option_names": ["-h", "--help"]})
+        @click.option("-C", "directory", type=click.Path(file_okay=False), default=None,
+                      help="The tracker folder (default: GITDESK_DIR, or found from here upwards).")
+        @click.version_option(package_name="gitdesk", prog_name=name)
+        @click.pass_context
+        def group(ctx: click.Context, directory: str | None) -> None:
+            ctx.ensure_object(dict)["directory"] = directory
+            func(ctx)
+
+        return group
+
+    return decorate

@@ -1,0 +1,98 @@
+"""The ``gitdesk`` command: set up, check, import, and publish a tracker."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .common import get_tracker, json_option, print_json, root_group
+
+
+@root_group("gitdesk", "Set up, check, import into and publish a gitdesk tracker.")
+def main(ctx: click.Context) -> None:
+    pass
+
+
+@main.command("init")
+@click.argument("folder", default=".", type=click.Path(file_okay=False))
+@click.option("--name", help="The desk's name (default: from the folder name).")
+@click.option("--site-url", default="https://support.example.com/", show_default=True)
+def init_cmd(folder, name, site_url):
+    """Make FOLDER a new tracker: files, git repository and a first commit."""
+    from ..scaffold import init
+
+    root = init(Path(folder), name=name, site_url=site_url)
+    click.echo(f"Initialized gitdesk tracker in {root}")
+    click.echo(f"Next: cd {folder} && issue new 'First issue'")
+
+
+@main.command("check")
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@json_option
+@click.pass_context
+def check_cmd(ctx, strict, as_json):
+    """Check every file against the schema; prints path:line: problem."""
+    from ..check import check
+
+    findings = check(get_tracker(ctx))
+    if as_json:
+        print_json([{"path": f.path, "line": f.line, "message": f.message, "warning": f.warning}
+                    for f in findings])
+    else:
+        for finding in findings:
+            click.echo(str(finding))
+    errors = [f for f in findings if strict or not f.warning]
+    if not as_json:
+        click.echo(f"{len(errors)} problem(s), {len(findings) - len(errors)} warning(s)"
+                   if findings else "ok", err=True)
+    ctx.exit(1 if errors else 0)
+
+
+@main.group("import")
+def import_group():
+    """Bring in issues from another tracker."""
+
+
+@import_group.command("github")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--repo", help="owner/name, when the export does not say.")
+@json_option
+@click.pass_context
+def import_github_cmd(ctx, file, repo, as_json):
+    """Import a GitHub issue export (gh issue list --json ..., or an archive.json)."""
+    from ..importers.github import import_github
+
+    tracker = get_tracker(ctx)
+    show = sys.stderr.isatty() and not as_json
+
+    def progress(n: int, total: int) -> None:
+        if show and (n == total or n % 25 == 0):
+            click.echo(f"\rimporting {n}/{total}", err=True, nl=n == total)
+
+    result = import_github(tracker, Path(file), repo=repo, progress=progress)
+    if as_json:
+        print_json(result.__dict__)
+        return
+    click.echo(f"{result.repo or file}: {result.created} new, {result.updated} updated, "
+               f"{result.unchanged} unchanged, {result.comments} comments added, "
+               f"{result.skipped_pulls} pull requests left out"
+               + (f"; commit {result.commit[:8]}" if result.commit else "; nothing to commit"))
+
+
+@main.group("site")
+def site_group():
+    """Build the published site."""
+
+
+@site_group.command("build")
+@click.option("--staff", is_flag=True, help="The staff site: everything, into site-staff/.")
+@click.option("-d", "--site-dir", type=click.Path(file_okay=False), help="Output folder.")
+@click.pass_context
+def site_build_cmd(ctx, staff, site_dir):
+    """Build the public site (or the staff site) with MkDocs."""
+    from ..site.build import build
+
+    out = build(get_tracker(ctx), staff=staff, out_dir=Path(site_dir) if site_dir else None)
+    click.echo(f"Built {'staff' if staff else 'public'} site: {out / 'index.html'}")

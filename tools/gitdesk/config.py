@@ -1,0 +1,188 @@
+"""gitdesk.yml: the tracker's settings and schema, read and validated in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvalidDocument
+
+SETTINGS_FILE = "gitdesk.yml"
+
+DEFAULT_SETTINGS = """\
+# gitdesk settings and schema. The manual's "Settings" article explains every key.
+name: {name}
+site_url: {site_url}
+
+mail:
+  address: support@desk.example.com    # the address customers write to
+  from: {mail_from}
+  smtp_host: 127.0.0.1                 # where the outbox is delivered
+  smtp_port: 25
+
+# People who work the desk. role: admin, staff or junior.
+staff: []
+#  - {{name: Alice Admin, email: alice@example.com, role: admin}}
+
+schema:
+  # Each type may set its default visibility (public or private).
+  types:
+    ticket: {{visibility: private}}
+    bug: {{visibility: public}}
+    feature: {{visibility: public}}
+    task: {{visibility: private}}
+  default_type: {default_type}
+  # Statuses in their usual order; closed: true marks the ones that end the work.
+  statuses:
+    new: {{}}
+    open: {{}}
+    waiting: {{}}
+    resolved: {{closed: true}}
+    closed: {{closed: true}}
+  default_status: new
+  close_status: closed
+  reopen_status: open
+  priorities: [critical, high, normal, low]     # most urgent first
+  default_priority: normal
+  resolutions: [fixed, answered, duplicate, wontfix, invalid]
+  # Extra fields: name: {{values: [..], default: .., required: false}}
+  fields: {{}}
+"""
+
+STANDARD_FIELDS = (
+    "title", "type", "status", "priority", "visibility", "labels", "customer", "cc",
+    "assignee", "created", "updated", "due", "kb", "resolution", "attachments", "source",
+    "author", "closed",
+)
+VISIBILITIES = ("public", "private")
+
+
+@dataclass(frozen=True)
+class CustomField:
+    name: str
+    values: tuple[str, ...] = ()
+    default: Any = None
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    name: str
+    email: str
+    role: str = "staff"
+
+
+@dataclass(frozen=True)
+class Schema:
+    types: dict[str, dict[str, Any]]
+    default_type: str
+    statuses: tuple[str, ...]
+    closed_statuses: frozenset[str]
+    default_status: str
+    close_status: str
+    reopen_status: str
+    priorities: tuple[str, ...]
+    default_priority: str
+    resolutions: tuple[str, ...]
+    fields: dict[str, CustomField]
+
+    def default_visibility(self, issue_type: str) -> str:
+        vis = self.types.get(issue_type, {}).get("visibility", "private")
+        return vis if vis in VISIBILITIES else "private"
+
+    def is_closed(self, status: str) -> bool:
+        return status in self.closed_statuses
+
+    def priority_rank(self, priority: str) -> int:
+        return self.priorities.index(priority) if priority in self.priorities else len(self.priorities)
+
+
+@dataclass(frozen=True)
+class Settings:
+    name: str
+    site_url: str
+    mail: dict[str, Any]
+    staff: tuple[StaffMember, ...]
+    schema: Schema
+    raw: dict[str, Any] = field(compare=False, repr=False, default_factory=dict)
+
+    def find_staff(self, who: str) -> StaffMember | None:
+        """A staff member by email, name or email local part (case-insensitive)."""
+        key = who.strip().lower()
+        for member in self.staff:
+            if key in (member.email.lower(), member.name.lower(), member.email.lower().split("@")[0]):
+                return member
+        return None
+
+
+def _names(value: Any, key: str, path: str, lines: dict[str, int]) -> tuple[str, ...]:
+    if isinstance(value, dict):
+        value = list(value)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise InvalidDocument(path, f"{key} must be a non-empty list of names", lines.get("schema"))
+    return tuple(value)
+
+
+def parse_settings(data: dict[str, Any], path: str = SETTINGS_FILE,
+                   lines: dict[str, int] | None = None) -> Settings:
+    """Validate a loaded gitdesk.yml; every problem names the file."""
+    lines = lines or {}
+    raw_schema = data.get("schema") or {}
+    if not isinstance(raw_schema, dict):
+        raise InvalidDocument(path, "schema must be a mapping", lines.get("schema"))
+
+    def pick(key: str, choices: tuple[str, ...], fallback: str) -> str:
+        value = raw_schema.get(key, fallback)
+        if value not in choices:
+            raise InvalidDocument(path, f"schema.{key}: {value!r} is not one of {', '.join(choices)}",
+                                  lines.get("schema"))
+        return value
+
+    raw_types = raw_schema.get("types") or {"ticket": {}, "bug": {}, "feature": {}, "task": {}}
+    types_list = _names(raw_types, "schema.types", path, lines)
+    types = {t: dict(raw_types[t] or {}) if isinstance(raw_types, dict) else {} for t in types_list}
+    raw_statuses = raw_schema.get("statuses") or {
+        "new": {}, "open": {}, "waiting": {}, "resolved": {"closed": True}, "closed": {"closed": True}}
+    statuses = _names(raw_statuses, "schema.statuses", path, lines)
+    closed = frozenset(s for s in statuses
+                       if isinstance(raw_statuses, dict) and (raw_statuses[s] or {}).get("closed"))
+    if not closed:
+        raise InvalidDocument(path, "schema.statuses: mark at least one status closed: true",
+                              lines.get("schema"))
+    priorities = _names(raw_schema.get("priorities") or ["critical", "high", "normal", "low"],
+                        "schema.priorities", path, lines)
+    resolutions = tuple(raw_schema.get("resolutions") or ())
+    fields = {}
+    for name, spec in (raw_schema.get("fields") or {}).items():
+        spec = spec or {}
+        if name in STANDARD_FIELDS:
+            raise InvalidDocument(path, f"schema.fields: {name!r} is a standard field", lines.get("schema"))
+        fields[name] = CustomField(name, tuple(spec.get("values") or ()), spec.get("default"),
+                                   bool(spec.get("required")))
+    schema = Schema(
+        types=types,
+        default_type=pick("default_type", types_list, types_list[0]),
+        statuses=statuses,
+        closed_statuses=closed,
+        default_status=pick("default_status", statuses, statuses[0]),
+        close_status=pick("close_status", statuses, sorted(closed, key=statuses.index)[-1]),
+        reopen_status=pick("reopen_status", statuses, statuses[min(1, len(statuses) - 1)]),
+        priorities=priorities,
+        default_priority=pick("default_priority", priorities, priorities[len(priorities) // 2]),
+        resolutions=resolutions,
+        fields=fields,
+    )
+    staff = []
+    for entry in data.get("staff") or []:
+        if not isinstance(entry, dict) or not entry.get("email"):
+            raise InvalidDocument(path, "staff: each entry needs at least an email", lines.get("staff"))
+        staff.append(StaffMember(str(entry.get("name") or entry["email"]), str(entry["email"]),
+                                 str(entry.get("role") or "staff")))
+    return Settings(
+        name=str(data.get("name") or "gitdesk"),
+        site_url=str(data.get("site_url") or ""),
+        mail=dict(data.get("mail") or {}),
+        staff=tuple(staff),
+        schema=schema,
+        raw=data,
+    )

@@ -1,0 +1,1 @@
+"""Bridges that bring issues in from elsewhere; they keep the original author, time and id."""

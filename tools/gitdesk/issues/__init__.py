@@ -1,0 +1,1 @@
+"""Issues: the pure model, the folder store, and the actions that change them."""

@@ -1,0 +1,328 @@
+"""What people do to issues; each action is exactly one commit through ``Tracker.change``."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..config import VISIBILITIES
+from ..core.document import parse, render
+from ..core.repo import Identity
+from ..core.tracker import Change, Tracker
+from ..errors import InvalidDocument, InvalidValue
+from ..timeutil import iso, now, parse_time
+from .model import (
+    COMMENT_VISIBILITIES, VIAS, Comment, Issue, comment_to_document, issue_from_document,
+    issue_to_document,
+)
+from .store import parse_id, slug_of
+
+LIST_FIELDS = ("labels", "cc", "kb")
+SETTABLE = ("title", "type", "status", "priority", "visibility", "labels", "customer", "cc",
+            "assignee", "due", "kb", "resolution")
+
+
+def _refuse_problems(issue: Issue) -> None:
+    errors = [p for p in issue.problems if not p.warning]
+    if errors:
+        raise InvalidValue(f"#{issue.id}: {errors[0].field}: {errors[0].message}")
+
+
+def _revalidate(tracker: Tracker, issue: Issue) -> Issue:
+    """Run the schema checks on an issue built in memory, as if it were read from disk."""
+    checked = issue_from_document(issue_to_document(issue), issue.id, tracker.settings.schema)
+    _refuse_problems(checked)
+    return checked
+
+
+def _attach(change: Change, tracker: Tracker, issue_id: int, files: Sequence[Path]) -> list[str]:
+    """Copy files into issues/<id>/files/ under safe names; returns the names given."""
+    names = []
+    folder = tracker.root / tracker.issues.files_dir(issue_id)
+    taken = set(p.name for p in folder.iterdir()) if folder.is_dir() else set()
+    for source in files:
+        source = Path(source)
+        if not source.is_file():
+            raise InvalidValue(f"{source}: no such file to attach")
+        name = safe_filename(source.name)
+        stem, dot, ext = name.rpartition(".")
+        n = 2
+        while name in taken:
+            name = f"{stem}-{n}.{ext}" if dot else f"{ext}-{n}"
+            n += 1
+        taken.add(name)
+        change.copy_file(f"{tracker.issues.files_dir(issue_id)}/{name}", source)
+        names.append(name)
+    return names
+
+
+def safe_filename(name: str) -> str:
+    """A file name with no path, no leading dot, and only harmless characters."""
+    import re
+
+    base = name.replace("\\", "/").split("/")[-1]
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip(".") or "file"
+    return base[:100]
+
+
+def new_issue(tracker: Tracker, title: str, *, type: str | None = None,
+              priority: str | None = None, labels: Iterable[str] = (),
+              visibility: str | None = None, customer: str | None = None,
+              cc: Iterable[str] = (), assignee: str | None = None, body: str = "",
+              due: Any = None, fields: dict[str, Any] | None = None,
+              attachments: Sequence[Path] = (), author: Identity | None = None,
+              created: dt.datetime | None = None, source: str | None = None) -> Issue:
+    """Open a new issue; the id is allocated under the tracker's lock."""
+    schema = tracker.settings.schema
+    issue_type = type or schema.default_type
+    moment = created or now()
+    draft = Issue(
+        id=0, title=(title or "").strip(), type=issue_type, status=schema.default_status,
+        priority=priority or schema.default_priority,
+        visibility=visibility or schema.default_visibility(issue_type),
+        created=moment, updated=moment, labels=_unique(labels), customer=customer or None,
+        cc=_unique(cc), assignee=_resolve_user(tracker, assignee), body=body,
+        due=_parse_due(due), fields=dict(fields or {}), source=source,
+    )
+    if "\n" in draft.title:
+        raise InvalidValue("title: must be one line")
+    if draft.visibility not in VISIBILITIES:
+        raise InvalidValue(f"visibility: {draft.visibility!r} is not public or private")
+    _revalidate(tracker, dataclasses.replace(draft, id=1))
+    with tracker.change(author=author) as change:
+        draft.author = str(change.author)
+        draft.id = tracker.issues.next_id()
+        if attachments:
+            draft.attachments = _attach(change, tracker, draft.id, attachments)
+        change.write(draft.path, render(issue_to_document(draft)))
+        change.message = f"#{draft.id} new: {draft.title}"
+    return draft
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    seen: list[str] = []
+    for value in values:
+        value = str(value).strip()
+        if value and value not in seen:
+            seen.append(value)
+    return seen
+
+
+def _parse_due(value: Any) -> dt.date | dt.datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value
+    text = str(value).strip()
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        return parse_time(text)
+    except ValueError:
+        raise InvalidValue(f"due: {text!r} is not a date (use 2026-12-31 or an ISO 8601 time)") from None
+
+
+def _resolve_user(tracker: Tracker, who: str | None) -> str | None:
+    """A staff member's email from name, email or 'me'; unknown people are kept as given."""
+    if not who or who in ("-", "none", "nobody"):
+        return None
+    if who == "me":
+        me = tracker.identity()
+        return me.email or me.name
+    member = tracker.settings.find_staff(who)
+    if member:
+        return member.email
+    if tracker.settings.staff:
+        names = ", ".join(m.email for m in tracker.settings.staff)
+        raise InvalidValue(f"assignee: {who!r} is not on the staff list in gitdesk.yml ({names})")
+    return who.strip()
+
+
+# -- changing fields ---------------------------------------------------------------
+
+def parse_assignment(text: str) -> tuple[str, str, str]:
+    """'status=open' / 'labels+=x' / 'labels-=x' -> (field, op, value)."""
+    for op in ("+=", "-=", "="):
+        name, sep, value = text.partition(op)
+        if sep and name.strip() and "=" not in name:
+            return name.strip(), op, value.strip()
+    raise InvalidValue(f"expected FIELD=VALUE, got {text!r}")
+
+
+def _describe(value: Any) -> str:
+    if value in (None, "", []):
+        return "none"
+    if isinstance(value, list):
+        return ",".join(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return iso(value) or ""
+    return str(value)
+
+
+def apply_assignments(tracker: Tracker, issue: Issue,
+                      assignments: Sequence[tuple[str, str, str]]) -> tuple[Issue, list[str]]:
+    """A copy of ``issue`` with the assignments applied, and one 'field: a -> b' per change."""
+    schema = tracker.settings.schema
+    updated = dataclasses.replace(issue, labels=list(issue.labels), cc=list(issue.cc),
+                                  kb=list(issue.kb), fields=dict(issue.fields))
+    for name, op, value in assignments:
+        custom = name in schema.fields
+        if name not in SETTABLE and not custom:
+            allowed = ", ".join(SETTABLE + tuple(schema.fields))
+            raise InvalidValue(f"cannot set {name!r} (fields you can set: {allowed})")
+        if name in LIST_FIELDS:
+            items = _unique(value.split(",")) if value else []
+            current = getattr(updated, name)
+            if op == "+=":
+                items = _unique(current + items)
+            elif op == "-=":
+                items = [v for v in current if v not in items]
+            setattr(updated, name, items)
+            continue
+        if op != "=":
+            raise InvalidValue(f"{name}: '{op}' works only on lists ({', '.join(LIST_FIELDS)})")
+        if custom:
+            if value:
+                updated.fields[name] = value
+            else:
+                updated.fields.pop(name, None)
+        elif name == "due":
+            updated.due = _parse_due(value)
+        elif name == "assignee":
+            updated.assignee = _resolve_user(tracker, value)
+        elif name == "visibility" and value not in VISIBILITIES:
+            raise InvalidValue(f"visibility: {value!r} is not public or private")
+        else:
+            setattr(updated, name, value or (None if name in ("customer", "resolution") else ""))
+    diffs = []
+    for name in SETTABLE:
+        old, new = getattr(issue, name), getattr(updated, name)
+        if old != new:
+            diffs.append(f"{name}: {_describe(old)} -> {_describe(new)}")
+    for name in schema.fields:
+        old, new = issue.fields.get(name), updated.fields.get(name)
+        if old != new:
+            diffs.append(f"{name}: {_describe(old)} -> {_describe(new)}")
+    return updated, diffs
+
+
+def set_fields(tracker: Tracker, ref: str | int, assignments: Sequence[tuple[str, str, str]],
+               comment: str | None = None, author: Identity | None = None,
+               ) -> tuple[Issue, list[str]]:
+    """Change fields of an issue (and optionally add a public comment) in one commit."""
+    with tracker.change(author=author) as change:
+        issue = tracker.issues.load(ref)
+        updated, diffs = apply_assignments(tracker, issue, assignments)
+        if not diffs and not comment:
+            return issue, []
+        updated.updated = now()
+        _stamp_closed(tracker, issue, updated)
+        _revalidate(tracker, updated)
+        if diffs:
+            change.write(updated.path, render(issue_to_document(updated)))
+        if comment:
+            _write_comment(change, tracker, updated.id, comment, "public", "cli", [])
+        summary = "; ".join(diffs) if diffs else f"comment by {change.author.name}"  # type: ignore[union-attr]
+        change.message = f"#{updated.id} {summary}"
+    return updated, diffs
+
+
+def _stamp_closed(tracker: Tracker, before: Issue, after: Issue) -> None:
+    """Record when an issue was closed; reopening clears it."""
+    schema = tracker.settings.schema
+    was, now_closed = schema.is_closed(before.status), schema.is_closed(after.status)
+    if now_closed and not was:
+        after.closed = after.updated
+    elif was and not now_closed:
+        after.closed = None
+
+
+def close(tracker: Tracker, ref: str | int, resolution: str | None = None,
+          comment: str | None = None) -> tuple[Issue, list[str]]:
+    status = tracker.settings.schema.close_status
+    changes = [("status", "=", status)]
+    if resolution:
+        changes.append(("resolution", "=", resolution))
+    return set_fields(tracker, ref, changes, comment)
+
+
+def reopen(tracker: Tracker, ref: str | int, comment: str | None = None) -> tuple[Issue, list[str]]:
+    status = tracker.settings.schema.reopen_status
+    return set_fields(tracker, ref, [("status", "=", status), ("resolution", "=", "")], comment)
+
+
+def assign(tracker: Tracker, ref: str | int, user: str | None) -> tuple[Issue, list[str]]:
+    return set_fields(tracker, ref, [("assignee", "=", user or "")])
+
+
+# -- comments ---------------------------------------------------------------------------
+
+def _write_comment(change: Change, tracker: Tracker, issue_id: int, body: str, visibility: str,
+                   via: str, attachments: Sequence[Path], date: dt.datetime | None = None,
+                   author: str | None = None, **extra: Any) -> Comment:
+    if visibility not in COMMENT_VISIBILITIES:
+        raise InvalidValue(f"visibility: {visibility!r} is not public or internal")
+    if via not in VIAS:
+        raise InvalidValue(f"via: {via!r} is not one of {', '.join(VIAS)}")
+    who = author or str(change.author)
+    moment = date or now()
+    comment_id = tracker.issues.new_comment_id(issue_id, moment, who)
+    comment = Comment(id=comment_id, author=who, date=moment, body=body, visibility=visibility,
+                      via=via, message_id=extra.pop("message_id", None),
+                      in_reply_to=extra.pop("in_reply_to", None), extra=extra)
+    if attachments:
+        comment.attachments = _attach(change, tracker, issue_id, attachments)
+    change.write(tracker.issues.comment_path(issue_id, comment_id),
+                 render(comment_to_document(comment)))
+    return comment
+
+
+def add_comment(tracker: Tracker, ref: str | int, body: str, *, internal: bool = False,
+                via: str = "cli", attachments: Sequence[Path] = (),
+                author: Identity | None = None) -> Comment:
+    """Add a public comment or an internal note: one new file, one commit."""
+    if not body.strip() and not attachments:
+        raise InvalidValue("empty comment: give the text with -m, -F or the editor")
+    with tracker.change(author=author) as change:
+        issue = tracker.issues.load(ref)
+        visibility = "internal" if internal else "public"
+        comment = _write_comment(change, tracker, issue.id, body, visibility, via, attachments)
+        kind = "internal note" if internal else "comment"
+        change.message = f"#{issue.id} {kind} by {change.author.name}"  # type: ignore[union-attr]
+    return comment
+
+
+# -- editing the whole file ------------------------------------------------------------
+
+def replace_text(tracker: Tracker, ref: str | int, text: str,
+                 author: Identity | None = None) -> tuple[Issue, list[str]]:
+    """Replace issue.md with text edited by hand; refused (file untouched) if invalid."""
+    issue_id = parse_id(ref)
+    rel = tracker.issues.issue_path(issue_id)
+    with tracker.change(author=author) as change:
+        old = tracker.issues.load(issue_id)
+        doc = parse(text, rel)
+        new = issue_from_document(doc, issue_id, tracker.settings.schema)
+        errors = [p for p in new.problems if not p.warning]
+        if errors:
+            raise InvalidDocument(rel, f"{errors[0].field}: {errors[0].message}",
+                                  doc.line_of(errors[0].field))
+        changed = [name for name in SETTABLE if getattr(old, name) != getattr(new, name)]
+        if new.body != old.body:
+            changed.append("description")
+        if not changed and new.extra == old.extra and new.fields == old.fields:
+            return old, []
+        if new.updated == old.updated:
+            new.updated = now()
+        change.write(rel, render(issue_to_document(new)), guard=False)
+        change.message = f"#{issue_id} edit: {', '.join(changed) or 'fields'}"
+    return new, changed
+
+
+__all__ = [
+    "new_issue", "set_fields", "close", "reopen", "assign", "add_comment", "replace_text",
+    "parse_assignment", "slug_of",
+]

@@ -1,0 +1,50 @@
+"""What people do to KB articles; each action is one commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..core.document import parse, render
+from ..core.repo import Identity
+from ..core.tracker import Tracker
+from ..errors import InvalidDocument, InvalidValue
+from .model import Article, article_from_document, article_to_document
+from .store import KB_DIR, check_slug
+
+
+def new_article(tracker: Tracker, title: str, *, internal: bool = False,
+                tags: Iterable[str] = (), body: str = "", slug: str | None = None,
+                author: Identity | None = None) -> Article:
+    title = (title or "").strip()
+    if not title or "\n" in title:
+        raise InvalidValue("title: give a one-line title")
+    with tracker.change(author=author) as change:
+        if slug:
+            check_slug(slug)
+            if tracker.kb.exists(slug):
+                raise InvalidValue(f"KB article {slug!r} already exists ({KB_DIR}/{slug}.md)")
+        else:
+            slug = tracker.kb.new_slug(title)
+        article = Article(slug=slug, title=title, visibility="internal" if internal else "public",
+                          tags=[t.strip() for t in tags if t.strip()], body=body)
+        change.write(article.path, render(article_to_document(article)))
+        change.message = f"kb {slug}: new: {title}"
+    return article
+
+
+def replace_text(tracker: Tracker, slug: str, text: str,
+                 author: Identity | None = None) -> tuple[Article, bool]:
+    """Replace an article with edited text; refused (file untouched) if invalid."""
+    with tracker.change(author=author) as change:
+        old = tracker.kb.load(slug)
+        doc = parse(text, old.path)
+        new = article_from_document(doc, slug)
+        errors = [p for p in new.problems if not p.warning]
+        if errors:
+            raise InvalidDocument(old.path, f"{errors[0].field}: {errors[0].message}",
+                                  doc.line_of(errors[0].field))
+        if new == old:
+            return old, False
+        change.write(old.path, render(article_to_document(new)), guard=False)
+        change.message = f"kb {slug}: edit"
+    return new, True
