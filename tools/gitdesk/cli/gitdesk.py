@@ -73,7 +73,7 @@ def import_github_cmd(ctx, file, repo, as_json):
 
     result = import_github(tracker, Path(file), repo=repo, progress=progress)
     if as_json:
-        print_json(result.__dict__)
+        print_json(result.to_json())
         return
     click.echo(f"{result.repo or file}: {result.created} new, {result.updated} updated, "
                f"{result.unchanged} unchanged, {result.comments} comments added, "
