@@ -31,7 +31,7 @@ def _from_problems(path: str, problems: list[Problem], lines: dict[str, int]) ->
 def check(tracker: Tracker) -> list[Finding]:
     findings: list[Finding] = []
     try:
-        tracker.settings
+        _ = tracker.settings  # a broken gitdesk.yml is the only finding that matters
     except GitdeskError as err:
         return [Finding("gitdesk.yml", getattr(err, "line", None), getattr(err, "reason", str(err)))]
     findings += _check_issues(tracker)
@@ -56,7 +56,12 @@ def _check_issues(tracker: Tracker) -> list[Finding]:
                 findings.append(Finding(rel, None, "unexpected file: issues/ holds one folder per issue"))
             continue
         if not name.isdigit() or name.startswith("0"):
-            findings.append(Finding(rel, None, "folder name is not an issue id (a number like 42)"))
+            canonical = str(int(name)) if name.isdigit() else ""
+            if canonical != "0" and (folder / canonical).is_dir():  # 07 beside 7: two #7s
+                findings.append(Finding(rel, None, f"duplicate id: {ISSUES_DIR}/{canonical} "
+                                                   f"is also #{canonical}"))
+            else:
+                findings.append(Finding(rel, None, "folder name is not an issue id (a number like 42)"))
             continue
         issue_id = int(name)
         if issue_id in seen:

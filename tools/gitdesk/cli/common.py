@@ -91,7 +91,7 @@ def table(rows: list[list[str]], headers: list[str], last_wide: bool = True) -> 
 
 
 def _line(row: list[str], widths: list[int], width: int) -> str:
-    parts = [str(c) + " " * (w - len(click.unstyle(str(c)))) for c, w in zip(row[:-1], widths[:-1])]
+    parts = [str(c) + " " * (w - len(click.unstyle(str(c)))) for c, w in zip(row[:-1], widths[:-1], strict=True)]
     head = "  ".join(parts) + ("  " if parts else "")
     last = str(row[-1])
     if width and len(head) + len(last) > width:

@@ -10,7 +10,13 @@ import click
 from ..issues import actions
 from ..timeutil import iso
 from .common import (
-    color_status, get_tracker, json_option, print_json, read_text, root_group, table,
+    color_status,
+    get_tracker,
+    json_option,
+    print_json,
+    read_text,
+    root_group,
+    table,
 )
 
 NEW_TEMPLATE = "\n<!-- Describe the issue above. Lines in HTML comments are kept as written. -->\n"
@@ -264,8 +270,8 @@ def edit_cmd(ctx, issue_id, file):
     path = tracker.root / tracker.issues.issue_path(issue_id)
     tracker.issues.load(issue_id)  # NotFound before an editor opens
 
-    def apply(text: str):
-        issue, changed = actions.replace_text(tracker, issue_id, text)
+    def apply(text: str, base: str | None):
+        issue, changed = actions.replace_text(tracker, issue_id, text, base=base)
         return f"#{issue_id} edited: {', '.join(changed)}" if changed else f"#{issue_id}: no changes"
 
     edit_document(tracker, path, f"issue-{issue_id}", apply, file)
@@ -281,7 +287,7 @@ def log_cmd(ctx, issue_id, limit, as_json):
     tracker = get_tracker(ctx)
     issue_id = actions.parse_id(issue_id)
     tracker.issues.load(issue_id)
-    entries = tracker.repo.log(f"issues/{issue_id}/", limit or None)
+    entries = tracker.issues.history(issue_id, limit or None)
     if as_json:
         print_json([{"commit": e.commit, "author": e.author, "email": e.email, "date": e.date,
                      "message": e.subject} for e in entries])

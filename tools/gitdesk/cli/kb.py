@@ -82,8 +82,8 @@ def edit_cmd(ctx, slug, file):
     tracker = get_tracker(ctx)
     article = tracker.kb.load(slug)
 
-    def apply(text: str) -> str:
-        _, changed = actions.replace_text(tracker, slug, text)
+    def apply(text: str, base: str | None) -> str:
+        _, changed = actions.replace_text(tracker, slug, text, base=base)
         return f"kb {slug}: edited" if changed else f"kb {slug}: no changes"
 
     edit_document(tracker, tracker.root / article.path, f"kb-{slug}", apply, file)

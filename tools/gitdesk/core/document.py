@@ -19,7 +19,8 @@ _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class _Dumper(_BaseDumper):  # type: ignore[misc, valid-type]
-    pass
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # no &id001 / *id001 when two fields hold the same object (created = updated)
 
 
 def _represent_datetime(dumper: yaml.SafeDumper, value: dt.datetime) -> yaml.Node:
@@ -29,8 +30,17 @@ def _represent_datetime(dumper: yaml.SafeDumper, value: dt.datetime) -> yaml.Nod
     return dumper.represent_scalar("tag:yaml.org,2002:timestamp", text)
 
 
+_UNICODE_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
+    # YAML counts NEL and the Unicode line/paragraph separators as line breaks, and libyaml
+    # writes them raw in block and single-quoted scalars, which can swallow the closing
+    # '---' line; double quotes escape them.
+    if any(ch in value for ch in _UNICODE_BREAKS):
+        style: str | None = '"'
+    else:
+        style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -94,9 +104,13 @@ def _load_yaml(source: str, path: str, first_line: int) -> tuple[dict[str, Any],
         return {}, {}
     if not isinstance(data, dict):
         raise InvalidDocument(path, "frontmatter must be a mapping of field: value", first_line)
-    lines = {}
+    lines: dict[str, int] = {}
     for key_node, _ in node.value:
-        lines[str(key_node.value)] = key_node.start_mark.line + first_line
+        key, line = str(key_node.value), key_node.start_mark.line + first_line
+        if key in lines:  # YAML would silently keep the last one and drop the other
+            raise InvalidDocument(path, f"invalid YAML: duplicate field {key!r} "
+                                        f"(also on line {lines[key]})", line)
+        lines[key] = line
     return {str(k): v for k, v in data.items()}, lines
 
 

@@ -12,10 +12,15 @@ from ..config import VISIBILITIES
 from ..core.document import parse, render
 from ..core.repo import Identity
 from ..core.tracker import Change, Tracker
-from ..errors import InvalidDocument, InvalidValue
+from ..errors import Conflict, InvalidDocument, InvalidValue
 from ..timeutil import iso, now, parse_time
 from .model import (
-    COMMENT_VISIBILITIES, VIAS, Comment, Issue, comment_to_document, issue_from_document,
+    COMMENT_VISIBILITIES,
+    VIAS,
+    Comment,
+    Issue,
+    comment_to_document,
+    issue_from_document,
     issue_to_document,
 )
 from .store import parse_id, slug_of
@@ -28,7 +33,8 @@ SETTABLE = ("title", "type", "status", "priority", "visibility", "labels", "cust
 def _refuse_problems(issue: Issue) -> None:
     errors = [p for p in issue.problems if not p.warning]
     if errors:
-        raise InvalidValue(f"#{issue.id}: {errors[0].field}: {errors[0].message}")
+        where = f"#{issue.id}: " if issue.id else ""  # a new issue has no id yet
+        raise InvalidValue(f"{where}{errors[0].field}: {errors[0].message}")
 
 
 def _revalidate(tracker: Tracker, issue: Issue) -> Issue:
@@ -91,7 +97,7 @@ def new_issue(tracker: Tracker, title: str, *, type: str | None = None,
         raise InvalidValue("title: must be one line")
     if draft.visibility not in VISIBILITIES:
         raise InvalidValue(f"visibility: {draft.visibility!r} is not public or private")
-    _revalidate(tracker, dataclasses.replace(draft, id=1))
+    _revalidate(tracker, draft)
     with tracker.change(author=author) as change:
         draft.author = str(change.author)
         draft.id = tracker.issues.next_id()
@@ -297,13 +303,20 @@ def add_comment(tracker: Tracker, ref: str | int, body: str, *, internal: bool =
 
 # -- editing the whole file ------------------------------------------------------------
 
-def replace_text(tracker: Tracker, ref: str | int, text: str,
-                 author: Identity | None = None) -> tuple[Issue, list[str]]:
-    """Replace issue.md with text edited by hand; refused (file untouched) if invalid."""
+def replace_text(tracker: Tracker, ref: str | int, text: str, author: Identity | None = None,
+                 base: str | None = None) -> tuple[Issue, list[str]]:
+    """Replace issue.md with text edited by hand; refused (file untouched) if invalid.
+
+    ``base`` is the text an editor started from: the file must still hold it, and then its
+    uncommitted hand edits, which the user saw, go in too. Without it (text from a file)
+    uncommitted hand edits are refused rather than overwritten.
+    """
     issue_id = parse_id(ref)
     rel = tracker.issues.issue_path(issue_id)
     with tracker.change(author=author) as change:
         old = tracker.issues.load(issue_id)
+        if base is not None and (tracker.root / rel).read_text(encoding="utf-8") != base:
+            raise Conflict(f"{rel} changed while you were editing it")
         doc = parse(text, rel)
         new = issue_from_document(doc, issue_id, tracker.settings.schema)
         errors = [p for p in new.problems if not p.warning]
@@ -317,7 +330,7 @@ def replace_text(tracker: Tracker, ref: str | int, text: str,
             return old, []
         if new.updated == old.updated:
             new.updated = now()
-        change.write(rel, render(issue_to_document(new)), guard=False)
+        change.write(rel, render(issue_to_document(new)), guard=base is None)
         change.message = f"#{issue_id} edit: {', '.join(changed) or 'fields'}"
     return new, changed
 

@@ -128,6 +128,10 @@ class IssueStore:
             name, n = f"{base}-{n}", n + 1
         return name
 
+    def history(self, issue_id: int, limit: int | None = None):
+        """The commits that touched this issue's folder, newest first."""
+        return self.tracker.repo.log(f"{ISSUES_DIR}/{issue_id}/", limit)
+
     def files_dir(self, issue_id: int) -> str:
         return f"{ISSUES_DIR}/{issue_id}/files"
 

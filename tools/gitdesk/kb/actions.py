@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from ..core.document import parse, render
 from ..core.repo import Identity
 from ..core.tracker import Tracker
-from ..errors import InvalidDocument, InvalidValue
+from ..errors import Conflict, InvalidDocument, InvalidValue
 from .model import Article, article_from_document, article_to_document
 from .store import KB_DIR, check_slug
 
@@ -32,11 +32,16 @@ def new_article(tracker: Tracker, title: str, *, internal: bool = False,
     return article
 
 
-def replace_text(tracker: Tracker, slug: str, text: str,
-                 author: Identity | None = None) -> tuple[Article, bool]:
-    """Replace an article with edited text; refused (file untouched) if invalid."""
+def replace_text(tracker: Tracker, slug: str, text: str, author: Identity | None = None,
+                 base: str | None = None) -> tuple[Article, bool]:
+    """Replace an article with edited text; refused (file untouched) if invalid.
+
+    ``base`` works as in ``issues.actions.replace_text``: the text an editor started from.
+    """
     with tracker.change(author=author) as change:
         old = tracker.kb.load(slug)
+        if base is not None and (tracker.root / old.path).read_text(encoding="utf-8") != base:
+            raise Conflict(f"{old.path} changed while you were editing it")
         doc = parse(text, old.path)
         new = article_from_document(doc, slug)
         errors = [p for p in new.problems if not p.warning]
@@ -45,6 +50,6 @@ def replace_text(tracker: Tracker, slug: str, text: str,
                                   doc.line_of(errors[0].field))
         if new == old:
             return old, False
-        change.write(old.path, render(article_to_document(new)), guard=False)
+        change.write(old.path, render(article_to_document(new)), guard=base is None)
         change.message = f"kb {slug}: edit"
     return new, True
