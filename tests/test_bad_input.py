@@ -85,9 +85,21 @@ def test_broken_yaml_is_refused_naming_file_and_line(cli, three):
     commit_file(three, "issues/2/issue.md", BROKEN_YAML)
     watch = Watch(three)
     for command in (("show", "2"), ("show", "2", "--json"), ("set", "2", "status=open"),
-                    ("comment", "2", "-m", "Hi"), ("close", "2"), ("assign", "2", "bob@example.com"),
-                    ("edit", "2")):
+                    ("comment", "2", "-m", "Hi"), ("close", "2"), ("assign", "2", "bob@example.com")):
         watch.refused(cli("issue", *command, ok=False), YAML_ERROR)
+
+
+def test_issue_edit_repairs_a_file_with_broken_yaml(cli, three, tmp_path):
+    commit_file(three, "issues/2/issue.md", BROKEN_YAML)
+    fixed = tmp_path / "fixed.md"
+    fixed.write_text("---\ntitle: Repaired\nvisibility: private\ncreated: 2026-01-01T00:00:00Z\n"
+                     "updated: 2026-01-01T00:00:00Z\n---\n\nBody\n")
+    before = commit_count(three)
+    result = cli("issue", "edit", "2", "-F", str(fixed))
+    assert result.output.strip() == "#2 edited: repaired"
+    assert commit_count(three) == before + 1
+    assert git(three, "log", "-1", "--format=%s").strip() == "#2 edit: repaired"
+    assert json.loads(cli("issue", "show", "2", "--json").output)["title"] == "Repaired"
 
 
 def test_broken_yaml_in_an_uncommitted_hand_edit_is_refused_and_kept(cli, three):
@@ -172,18 +184,18 @@ def test_a_change_to_a_file_with_a_schema_problem_is_refused(cli, three):
                 (three / "issues/1/issue.md").read_text().replace("status: new", "status: bogus"))
     watch = Watch(three)
     watch.refused(cli("issue", "set", "1", "priority=high", ok=False),
-                  "#1: status: unknown status 'bogus'")
+                  "issues/1/issue.md: status: unknown status 'bogus'")
 
 
 # -- bad values on the command line ------------------------------------------------------------
 
 SET_ERRORS = [
-    ("status=bogus", "#1: status: unknown status 'bogus' (expected one of: new, open, waiting, "
+    ("status=bogus", "issues/1/issue.md: status: unknown status 'bogus' (expected one of: new, open, waiting, "
                      "resolved, closed)"),
-    ("priority=urgent", "#1: priority: unknown priority 'urgent'"),
-    ("type=gizmo", "#1: type: unknown type 'gizmo'"),
-    ("title=", "#1: title: missing title"),
-    ("customer=nope", "#1: customer: customer 'nope' is not an email address"),
+    ("priority=urgent", "issues/1/issue.md: priority: unknown priority 'urgent'"),
+    ("type=gizmo", "issues/1/issue.md: type: unknown type 'gizmo'"),
+    ("title=", "issues/1/issue.md: title: missing title"),
+    ("customer=nope", "issues/1/issue.md: customer: customer 'nope' is not an email address"),
     ("visibility=secret", "visibility: 'secret' is not public or private"),
     ("due=someday", "due: 'someday' is not a date"),
     ("colour=red", "cannot set 'colour'"),

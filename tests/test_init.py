@@ -23,7 +23,7 @@ def test_init_makes_a_tracker_with_one_commit(tmp_path):
     assert status(root) == ""
     assert git(root, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
     ignored = (root / ".gitignore").read_text().split()
-    assert {"site/", "site-staff/", ".gitdesk/"} <= set(ignored)
+    assert {"/site/", "/site-staff/", "/.gitdesk/"} <= set(ignored)
     assert gitdesk  # the command module imports cleanly
 
 

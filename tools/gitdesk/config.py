@@ -157,7 +157,7 @@ def parse_settings(data: dict[str, Any], path: str = SETTINGS_FILE,
         spec = spec or {}
         if name in STANDARD_FIELDS:
             raise InvalidDocument(path, f"schema.fields: {name!r} is a standard field", lines.get("schema"))
-        fields[name] = CustomField(name, tuple(spec.get("values") or ()), spec.get("default"),
+        fields[name] = CustomField(name, tuple(str(v) for v in spec.get("values") or ()), spec.get("default"),
                                    bool(spec.get("required")))
     schema = Schema(
         types=types,

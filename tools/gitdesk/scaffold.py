@@ -49,9 +49,11 @@ Welcome. Browse the [open issues](issues/index.md) or search the
 """
 
 GITIGNORE = """\
-site/
-site-staff/
-.gitdesk/
+/site/
+/site-staff/
+/.site-*/
+/.site-staff-*/
+/.gitdesk/
 """
 
 
@@ -88,9 +90,9 @@ def init(folder: Path, name: str | None = None, site_url: str = "https://support
     clash = [rel for rel in files if (folder / rel).exists()]
     if clash:
         raise GitdeskError(f"{folder}: would overwrite {', '.join(clash)}; move them away first")
+    who = author or acting_identity(Repo(folder if is_repo else Path.cwd()))
     folder.mkdir(parents=True, exist_ok=True)
     repo = Repo(folder) if is_repo else Repo.init(folder)
-    who = author or acting_identity(repo)
     written = []
     try:
         for rel, text in files.items():

@@ -59,8 +59,8 @@ def print_json(data: Any) -> None:
 def read_text(message: tuple[str, ...], file: str | None, edit: bool = False,
               template: str = "") -> str | None:
     """Text from -m (several join as paragraphs), -F FILE (- is stdin) or the editor."""
-    if message and file:
-        raise click.UsageError("give either -m or -F, not both")
+    if sum((bool(message), bool(file), bool(edit))) > 1:
+        raise click.UsageError("give only one of -m, -F and -e")
     if message:
         return "\n\n".join(message)
     if file:

@@ -25,7 +25,8 @@ def init_cmd(folder, name, site_url):
 
     root = init(Path(folder), name=name, site_url=site_url)
     click.echo(f"Initialized gitdesk tracker in {root}")
-    click.echo(f"Next: cd {folder} && issue new 'First issue'")
+    here = Path(folder).resolve() == Path.cwd().resolve()
+    click.echo("Next: " + ("" if here else f"cd {folder} && ") + "issue new 'First issue'")
 
 
 @main.command("check")

@@ -50,19 +50,22 @@ def _attach_option(func):
 @click.option("--cc", multiple=True, help="Another address to keep informed (repeatable).")
 @click.option("--assignee", help="A staff member (name, email, or 'me').")
 @click.option("--due", help="Due date, e.g. 2026-12-31.")
+@click.option("-f", "--field", "field_values", multiple=True, metavar="NAME=VALUE",
+              help="A custom field from gitdesk.yml (repeatable).")
 @_body_options
 @_attach_option
 @json_option
 @click.pass_context
 def new_cmd(ctx, title, issue_type, priority, labels, public, customer, cc, assignee, due,
-            message, file, edit, attach, as_json):
+            field_values, message, file, edit, attach, as_json):
     """Open a new issue titled TITLE; prints its id and path."""
     tracker = get_tracker(ctx)
     body = read_text(message, file, edit, NEW_TEMPLATE) or ""
     visibility = None if public is None else ("public" if public else "private")
     issue = actions.new_issue(tracker, title, type=issue_type, priority=priority, labels=labels,
                               visibility=visibility, customer=customer, cc=cc, assignee=assignee,
-                              body=body, due=due, attachments=[Path(a) for a in attach])
+                              body=body, due=due, fields=actions.parse_fields(tracker, field_values),
+                              attachments=[Path(a) for a in attach])
     if as_json:
         print_json(issue.to_json(tracker.settings.schema, with_comments=True))
     else:
@@ -162,10 +165,10 @@ def show_cmd(ctx, issue_id, as_json):
     labels = f" · labels: {', '.join(issue.labels)}" if issue.labels else ""
     click.echo(f"{color_status(issue.status, schema.is_closed(issue.status))} · {issue.priority} · "
                f"{issue.type} · {issue.visibility}{labels}")
-    facts = [("customer", issue.customer), ("cc", ", ".join(issue.cc)), ("assignee", issue.assignee),
+    facts = [("author", issue.author), ("customer", issue.customer), ("cc", ", ".join(issue.cc)), ("assignee", issue.assignee),
              ("resolution", issue.resolution), ("due", iso(issue.due)), ("kb", ", ".join(issue.kb)),
              ("source", issue.source)]
-    facts += [(k, str(v)) for k, v in issue.fields.items()]
+    facts += [(k, str(v)) for k, v in {**issue.fields, **issue.extra}.items()]
     click.echo(f"created {iso(issue.created)} · updated {iso(issue.activity)}")
     for name, value in facts:
         if value:
@@ -268,7 +271,8 @@ def edit_cmd(ctx, issue_id, file):
     tracker = get_tracker(ctx)
     issue_id = actions.parse_id(issue_id)
     path = tracker.root / tracker.issues.issue_path(issue_id)
-    tracker.issues.load(issue_id)  # NotFound before an editor opens
+    if not path.is_file():  # NotFound before an editor opens; a broken file may be repaired here
+        tracker.issues.load(issue_id)
 
     def apply(text: str, base: str | None):
         issue, changed = actions.replace_text(tracker, issue_id, text, base=base)

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.document import normalize_body, render
 from ..core.tracker import Tracker
 from ..errors import InvalidDocument, InvalidValue
-from ..issues.model import Comment, Issue, comment_to_document, issue_to_document
+from ..issues.actions import stage_comment, stage_issue
+from ..issues.model import Comment, Issue, normalize_body
 from ..issues.store import ISSUES_DIR, slug_of
 from ..timeutil import parse_time, stamp
 
@@ -326,7 +326,7 @@ def import_github(tracker: Tracker, path: Path, repo: str | None = None,
             issue = _to_issue(source, issue_id, schema, mapping, repo, before)
             wrote = before is None or _github_view(issue, schema) != _github_view(before, schema)
             if wrote:
-                change.write(issue.path, render(issue_to_document(issue)))
+                stage_issue(change, issue)
             added = _write_comments(change, tracker, issue_id, source, mapping, repo)
             result.comments += added
             if before is None:
@@ -397,6 +397,6 @@ def _write_comments(change, tracker: Tracker, issue_id: int, source: SourceIssue
         comment = Comment(id=name, author=item.author, date=moment,
                           body=_rewrite_refs(item.body, mapping, repo), visibility="public",
                           via="import")
-        change.write(tracker.issues.comment_path(issue_id, name), render(comment_to_document(comment)))
+        stage_comment(change, issue_id, comment)
         added += 1
     return added

@@ -33,7 +33,7 @@ SETTABLE = ("title", "type", "status", "priority", "visibility", "labels", "cust
 def _refuse_problems(issue: Issue) -> None:
     errors = [p for p in issue.problems if not p.warning]
     if errors:
-        where = f"#{issue.id}: " if issue.id else ""  # a new issue has no id yet
+        where = f"{issue.path}: " if issue.id else ""  # a new issue has no file yet
         raise InvalidValue(f"{where}{errors[0].field}: {errors[0].message}")
 
 
@@ -148,6 +148,18 @@ def _resolve_user(tracker: Tracker, who: str | None) -> str | None:
 
 
 # -- changing fields ---------------------------------------------------------------
+
+def parse_fields(tracker: Tracker, pairs: Sequence[str]) -> dict[str, str]:
+    """'plan=gold' pairs for custom fields; standard fields have their own options."""
+    values = {}
+    for pair in pairs:
+        name, op, value = parse_assignment(pair)
+        if op != "=" or name not in tracker.settings.schema.fields:
+            known = ", ".join(tracker.settings.schema.fields) or "none are defined in gitdesk.yml"
+            raise InvalidValue(f"--field {pair!r}: not a custom field (custom fields: {known})")
+        values[name] = value
+    return values
+
 
 def parse_assignment(text: str) -> tuple[str, str, str]:
     """'status=open' / 'labels+=x' / 'labels-=x' -> (field, op, value)."""
@@ -314,28 +326,47 @@ def replace_text(tracker: Tracker, ref: str | int, text: str, author: Identity |
     issue_id = parse_id(ref)
     rel = tracker.issues.issue_path(issue_id)
     with tracker.change(author=author) as change:
-        old = tracker.issues.load(issue_id)
+        try:
+            old: Issue | None = tracker.issues.load(issue_id)
+        except InvalidDocument:
+            old = None  # the file is broken (bad YAML): the edit repairs it
         if base is not None and (tracker.root / rel).read_text(encoding="utf-8") != base:
             raise Conflict(f"{rel} changed while you were editing it")
         doc = parse(text, rel)
         new = issue_from_document(doc, issue_id, tracker.settings.schema)
-        errors = [p for p in new.problems if not p.warning]
+        errors = sorted((p for p in new.problems if not p.warning or p.field == "visibility"),
+                        key=lambda p: p.warning)  # a typo in visibility is refused on edit, too
         if errors:
             raise InvalidDocument(rel, f"{errors[0].field}: {errors[0].message}",
                                   doc.line_of(errors[0].field))
-        changed = [name for name in SETTABLE if getattr(old, name) != getattr(new, name)]
-        if new.body != old.body:
-            changed.append("description")
-        if not changed and new.extra == old.extra and new.fields == old.fields:
-            return old, []
-        if new.updated == old.updated:
+        if old is None:
+            changed = ["repaired"]
+        else:
+            changed = [name for name in SETTABLE if getattr(old, name) != getattr(new, name)]
+            if new.body != old.body:
+                changed.append("description")
+            if not changed and new.extra == old.extra and new.fields == old.fields:
+                return old, []
+        if old is not None and new.updated == old.updated:
             new.updated = now()
         change.write(rel, render(issue_to_document(new)), guard=base is None)
         change.message = f"#{issue_id} edit: {', '.join(changed) or 'fields'}"
     return new, changed
 
 
+# -- for bridges that write many issues in one change ----------------------------------------
+
+def stage_issue(change: Change, issue: Issue) -> None:
+    """Write an issue's file as part of a larger change (an import is one commit)."""
+    change.write(issue.path, render(issue_to_document(issue)))
+
+
+def stage_comment(change: Change, issue_id: int, comment: Comment) -> None:
+    """Write a comment file, already named and dated by its bridge, as part of a change."""
+    change.write(f"issues/{issue_id}/{comment.id}.md", render(comment_to_document(comment)))
+
+
 __all__ = [
     "new_issue", "set_fields", "close", "reopen", "assign", "add_comment", "replace_text",
-    "parse_assignment", "slug_of",
+    "parse_assignment", "slug_of", "stage_issue", "stage_comment",
 ]

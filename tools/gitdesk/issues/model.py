@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config import STANDARD_FIELDS, VISIBILITIES, Schema
 from ..core.document import Document
+from ..core.document import normalize_body as normalize_body  # for bridges: one body form
 from ..timeutil import iso, parse_time
 
 COMMENT_VISIBILITIES = ("public", "internal")
@@ -110,6 +111,8 @@ class Issue:
             "updated": iso(self.activity), "due": iso(self.due), "kb": list(self.kb),
             "resolution": self.resolution, "author": self.author, "closed_at": iso(self.closed),
             "source": self.source, "fields": dict(self.fields),
+            "extra": {k: iso(v) if isinstance(v, (dt.date, dt.datetime)) else v
+                      for k, v in self.extra.items()},
             "path": self.path,
         }
         if with_comments:
@@ -222,7 +225,7 @@ def issue_from_document(doc: Document, issue_id: int, schema: Schema) -> Issue:
         value = meta.pop(name, spec.default)
         if value is None and spec.required:
             bad(name, f"missing {name}")
-        if value is not None and spec.values and value not in spec.values:
+        if value is not None and spec.values and str(value) not in spec.values:
             bad(name, f"unknown {name} {value!r} (expected one of: {', '.join(spec.values)})")
         if value is not None:
             custom[name] = value
@@ -270,7 +273,9 @@ def comment_from_document(doc: Document, comment_id: str) -> Comment:
         date = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
     raw_vis = meta.pop("visibility", None)
     visibility = raw_vis if raw_vis in COMMENT_VISIBILITIES else "internal"
-    if raw_vis not in COMMENT_VISIBILITIES:
+    if raw_vis is None:
+        problems.append(Problem("visibility", "no visibility: treated as internal", warning=True))
+    elif raw_vis not in COMMENT_VISIBILITIES:
         problems.append(Problem("visibility", f"visibility {raw_vis!r} is not public or internal: "
                                               "treated as internal", warning=True))
     via = _text(meta.pop("via", None)) or "cli"

@@ -110,8 +110,8 @@ class IssueStore:
             names = os.listdir(self.root / ISSUES_DIR / str(issue_id))
         except FileNotFoundError:
             return []
-        return sorted(n[:-3] for n in names if n.endswith(".md") and n != "issue.md"
-                      and not n.startswith("."))
+        return sorted((n[:-3] for n in names if n.endswith(".md") and n != "issue.md"
+                       and not n.startswith(".")), key=_comment_order)
 
     def comment_path(self, issue_id: int, comment_id: str) -> str:
         return f"{ISSUES_DIR}/{issue_id}/{comment_id}.md"
@@ -134,6 +134,14 @@ class IssueStore:
 
     def files_dir(self, issue_id: int) -> str:
         return f"{ISSUES_DIR}/{issue_id}/files"
+
+
+def _comment_order(name: str) -> tuple[str, str, int]:
+    """Time first, then who, then the same-second counter as a number (-2 before -10)."""
+    head, _, tail = name.rpartition("-")
+    if head and tail.isdigit() and len(tail) < 4:
+        return name[:16], head, int(tail)
+    return name[:16], name, 1
 
 
 def slug_of(text: str, limit: int = 40) -> str:

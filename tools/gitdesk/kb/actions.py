@@ -9,7 +9,7 @@ from ..core.repo import Identity
 from ..core.tracker import Tracker
 from ..errors import Conflict, InvalidDocument, InvalidValue
 from .model import Article, article_from_document, article_to_document
-from .store import KB_DIR, check_slug
+from .store import KB_DIR, RESERVED_SLUGS, check_slug
 
 
 def new_article(tracker: Tracker, title: str, *, internal: bool = False,
@@ -21,6 +21,8 @@ def new_article(tracker: Tracker, title: str, *, internal: bool = False,
     with tracker.change(author=author) as change:
         if slug:
             check_slug(slug)
+            if slug in RESERVED_SLUGS:
+                raise InvalidValue(f"slug {slug!r} is reserved for the KB index page; choose another")
             if tracker.kb.exists(slug):
                 raise InvalidValue(f"KB article {slug!r} already exists ({KB_DIR}/{slug}.md)")
         else:
@@ -44,7 +46,8 @@ def replace_text(tracker: Tracker, slug: str, text: str, author: Identity | None
             raise Conflict(f"{old.path} changed while you were editing it")
         doc = parse(text, old.path)
         new = article_from_document(doc, slug)
-        errors = [p for p in new.problems if not p.warning]
+        errors = sorted((p for p in new.problems if not p.warning or p.field == "visibility"),
+                        key=lambda p: p.warning)  # a typo in visibility is refused on edit, too
         if errors:
             raise InvalidDocument(old.path, f"{errors[0].field}: {errors[0].message}",
                                   doc.line_of(errors[0].field))

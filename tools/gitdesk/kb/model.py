@@ -49,7 +49,9 @@ def article_from_document(doc: Document, slug: str) -> Article:
         title = ""
     raw_vis = meta.pop("visibility", None)
     visibility = raw_vis if raw_vis in ARTICLE_VISIBILITIES else "internal"
-    if raw_vis not in ARTICLE_VISIBILITIES:
+    if raw_vis is None:
+        problems.append(Problem("visibility", "no visibility: treated as internal", warning=True))
+    elif raw_vis not in ARTICLE_VISIBILITIES:
         problems.append(Problem("visibility", f"visibility {raw_vis!r} is not public or internal: "
                                               "treated as internal", warning=True))
     tags = meta.pop("tags", None) or []

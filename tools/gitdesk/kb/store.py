@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 KB_DIR = "kb"
 
 
+RESERVED_SLUGS = ("index",)  # kb/index is the site's list of articles
+
+
 def check_slug(slug: str) -> str:
     if not SLUG_RE.match(slug or ""):
         raise InvalidValue(f"not an article slug: {slug!r} (use a-z, 0-9 and -)")
@@ -56,6 +59,6 @@ class ArticleStore:
     def new_slug(self, title: str) -> str:
         base = slug_of(title, limit=60) or "article"
         slug, n = base, 2
-        while self.exists(slug):
+        while self.exists(slug) or slug in RESERVED_SLUGS:
             slug, n = f"{base}-{n}", n + 1
         return slug

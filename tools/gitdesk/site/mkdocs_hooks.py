@@ -18,6 +18,7 @@ from ..core.tracker import Tracker
 from ..errors import GitdeskError
 from .build import check_staff_output
 from .pages import build_site
+from .render import redact_html
 
 __all__ = ["on_config", "on_files", "on_page_content"]
 
@@ -66,5 +67,8 @@ def on_files(files: Files, config) -> Files:
 
 
 def on_page_content(html: str, page, config, files) -> str:
-    """A generated page's output is our HTML as built, not Markdown's reading of it."""
-    return _html.get(page.file.src_uri, html) if page.file.generated_by else html
+    """A generated page's output is our HTML as built, not Markdown's reading of it;
+    hand-written pages (docs/) are published with every address hidden, like ours."""
+    if page.file.generated_by:
+        return _html.get(page.file.src_uri, html)
+    return html if _staff() else redact_html(html)

@@ -1,0 +1,92 @@
+"""Behaviour found by a first read-through of the manual against the commands."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import Cli, commit_count, git
+
+
+def _add_fields(root: Path, text: str) -> None:
+    settings = root / "gitdesk.yml"
+    settings.write_text(settings.read_text().replace("  fields: {}\n", text))
+    git(root, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qam", "fields")
+
+
+def test_custom_fields_with_numeric_values_and_required_ones(cli, tracker_dir):
+    _add_fields(tracker_dir, "  fields:\n    plan: {values: [1, 2]}\n    contract: {required: true}\n")
+    refused = cli("issue", "new", "No contract", ok=False)
+    assert refused.exit_code == 1 and "contract: missing contract" in refused.output
+    cli("issue", "new", "Gold", "-f", "contract=C-7", "--field", "plan=2")
+    data = json.loads(cli("issue", "show", "1", "--json").output)
+    assert data["fields"] == {"contract": "C-7", "plan": "2"}
+    cli("issue", "set", "1", "plan=1")
+    assert json.loads(cli("issue", "show", "1", "--json").output)["fields"]["plan"] == "1"
+    bad = cli("issue", "set", "1", "plan=3", ok=False)
+    assert bad.exit_code == 1 and "unknown plan '3' (expected one of: 1, 2)" in bad.output
+    unknown = cli("issue", "new", "x", "-f", "colour=red", ok=False)
+    assert unknown.exit_code == 1 and "not a custom field" in unknown.output
+
+
+def test_kb_never_takes_the_index_slug(cli, tracker_dir):
+    assert cli("kb", "new", "Index", "-m", "x").output.split()[0] == "index-2"
+    refused = cli("kb", "new", "Other", "--slug", "index", ok=False)
+    assert refused.exit_code == 1 and "reserved" in refused.output
+    assert not (tracker_dir / "kb" / "index.md").exists()
+
+
+def test_init_without_an_identity_creates_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("GITDESK_USER")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+    result = Cli(tmp_path)("gitdesk", "init", str(tmp_path / "noid"), ok=False)
+    assert result.exit_code == 1 and "who are you?" in result.output
+    assert not (tmp_path / "noid").exists()
+
+
+def test_hand_written_pages_publish_no_addresses(cli, tracker_dir):
+    (tracker_dir / "docs" / "about.md").write_text("# About\n\nWrite to help@desk.example.com\n")
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+    subprocess.run([str(mkdocs), "build", "-q"], cwd=tracker_dir, check=True, capture_output=True)
+    page = (tracker_dir / "site" / "about" / "index.html").read_text()
+    assert "Write to [address hidden]" in page and "help@desk" not in page
+    index = (tracker_dir / "site" / "search" / "search_index.json").read_text()
+    assert "help@desk" not in index
+
+
+def test_same_second_comments_keep_their_counter_order(cli, tracker_dir, monkeypatch):
+    monkeypatch.setenv("GITDESK_NOW", "2026-01-01T00:00:00Z")
+    cli("issue", "new", "Busy")
+    for n in range(12):
+        cli("issue", "comment", "1", "-m", f"note {n}")
+    bodies = [c["body"] for c in json.loads(cli("issue", "show", "1", "--json").output)["comments"]]
+    assert bodies == [f"note {n}" for n in range(12)]
+
+
+def test_a_visibility_typo_in_an_edit_is_refused(cli, tracker_dir, tmp_path):
+    cli("issue", "new", "Secret", "--private")
+    text = (tracker_dir / "issues/1/issue.md").read_text().replace("visibility: private",
+                                                                   "visibility: publik")
+    edited = tmp_path / "e.md"
+    edited.write_text(text)
+    before = commit_count(tracker_dir)
+    result = cli("issue", "edit", "1", "-F", str(edited), ok=False)
+    assert result.exit_code == 1
+    assert "issues/1/issue.md" in result.output and "'publik'" in result.output
+    assert commit_count(tracker_dir) == before
+
+
+def test_message_and_editor_together_are_a_usage_error(cli):
+    result = cli("issue", "new", "t", "-m", "a", "-e", ok=False)
+    assert result.exit_code == 2 and "only one of -m, -F and -e" in result.output
+
+
+def test_show_prints_the_author_and_unknown_fields(cli, tracker_dir):
+    cli("issue", "new", "Imported")
+    path = tracker_dir / "issues/1/issue.md"
+    path.write_text(path.read_text().replace("---\n\n", "---\n", 1).replace(
+        "title: Imported\n", "title: Imported\nlegacy_id: RT-4411\n"))
+    git(tracker_dir, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qam", "legacy")
+    shown = cli("issue", "show", "1").output
+    assert "author: Alice Admin <alice@example.com>" in shown and "legacy_id: RT-4411" in shown
+    assert json.loads(cli("issue", "show", "1", "--json").output)["extra"] == {"legacy_id": "RT-4411"}
