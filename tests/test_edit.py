@@ -234,8 +234,8 @@ def test_edit_from_a_missing_file(cli, tracker_dir, issue_file):
 
 def test_kb_edit_in_the_editor(cli, tracker_dir, article_file, editor):
     editor(old="Paste your public key.", new="Paste your public key into the panel.")
-    assert cli("kb", "edit", "ssh-keys").output.strip() == "kb ssh-keys: edited"
-    assert last(tracker_dir) == "kb ssh-keys: edit"
+    assert cli("kb", "edit", "ssh-keys").output.strip() == "kb ssh-keys: edited: text"
+    assert last(tracker_dir) == "kb ssh-keys: edit: text"
     assert git(tracker_dir, "show", "--name-only", "--format=", "HEAD").split() == ["kb/ssh-keys.md"]
     assert article_file.read_text().endswith("Paste your public key into the panel.\n")
     assert status(tracker_dir) == ""
@@ -258,7 +258,7 @@ def test_kb_edit_from_a_file(cli, tracker_dir, article_file, tmp_path):
     source = tmp_path / "article.md"
     source.write_text("---\ntitle: SSH keys\nvisibility: internal\ntags: [ssh]\n---\n\nStaff only now.\n")
     cli("kb", "edit", "ssh-keys", "-F", str(source))
-    assert last(tracker_dir) == "kb ssh-keys: edit"
+    assert last(tracker_dir) == "kb ssh-keys: edit: visibility: public -> internal, tags, text"
     assert article_file.read_text() == ("---\ntitle: SSH keys\nvisibility: internal\ntags:\n- ssh\n---\n"
                                         "\nStaff only now.\n")
     committed = article_file.read_text()

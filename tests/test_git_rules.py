@@ -142,7 +142,7 @@ COMMANDS = {
     "kb-new": ([], ("kb", "new", "SSH keys", "-m", "How to add one."), "kb ssh-keys: new: SSH keys",
                [r"kb/ssh-keys\.md"]),
     "kb-edit": ([("kb", "new", "SSH keys", "-m", "How to add one.")],
-                ("kb", "edit", "ssh-keys", "-F", "{article_file}"), "kb ssh-keys: edit",
+                ("kb", "edit", "ssh-keys", "-F", "{article_file}"), "kb ssh-keys: edit: text",
                 [r"kb/ssh-keys\.md"]),
 }
 

@@ -90,3 +90,51 @@ def test_show_prints_the_author_and_unknown_fields(cli, tracker_dir):
     shown = cli("issue", "show", "1").output
     assert "author: Alice Admin <alice@example.com>" in shown and "legacy_id: RT-4411" in shown
     assert json.loads(cli("issue", "show", "1", "--json").output)["extra"] == {"legacy_id": "RT-4411"}
+
+
+# -- from a new user's first half hour ------------------------------------------------------
+
+def test_edit_message_names_hand_edits_made_before_the_editor(cli, tracker_dir, tmp_path):
+    cli("issue", "new", "Old title", "-p", "high")
+    path = tracker_dir / "issues/1/issue.md"
+    path.write_text(path.read_text().replace("title: Old title", "title: New title"))
+    edited = tmp_path / "e.md"
+    edited.write_text(path.read_text().replace("priority: high", "priority: normal"))
+    script = tmp_path / "editor.sh"
+    script.write_text(f"#!/bin/sh\ncp {edited} \"$1\"\n")
+    script.chmod(0o755)
+    result = cli("issue", "edit", "1", env={"EDITOR": str(script)})
+    assert result.output.strip() == "#1 edited: title, priority"
+    assert git(tracker_dir, "log", "-1", "--format=%s").strip() == "#1 edit: title, priority"
+
+
+def test_the_editor_hint_is_not_saved(cli, tracker_dir, tmp_path):
+    script = tmp_path / "editor.sh"
+    script.write_text("#!/bin/sh\nprintf 'The disk is full.\\n' | cat - \"$1\" > \"$1.new\" && mv \"$1.new\" \"$1\"\n")
+    script.chmod(0o755)
+    cli("issue", "new", "Disk", "-e", env={"EDITOR": str(script)})
+    assert json.loads(cli("issue", "show", "1", "--json").output)["body"] == "The disk is full."
+
+
+def test_commas_separate_labels_everywhere_and_filters_ignore_case(cli):
+    cli("issue", "new", "A", "-l", "dns,Needs-Info")
+    assert json.loads(cli("issue", "show", "1", "--json").output)["labels"] == ["dns", "Needs-Info"]
+    cli("issue", "set", "1", "labels-=dns,Needs-Info")
+    assert json.loads(cli("issue", "show", "1", "--json").output)["labels"] == []
+    cli("issue", "set", "1", "labels+=Needs-Info")
+    listed = json.loads(cli("issue", "list", "-l", "needs-info", "--json").output)
+    assert [i["id"] for i in listed] == [1]
+
+
+def test_reopen_refuses_an_issue_that_is_open(cli, tracker_dir):
+    cli("issue", "new", "A")
+    before = commit_count(tracker_dir)
+    result = cli("issue", "reopen", "1", ok=False)
+    assert result.exit_code == 1 and "#1 is not closed (status: new)" in result.output
+    assert commit_count(tracker_dir) == before
+
+
+def test_log_json_dates_are_utc_with_z(cli):
+    cli("issue", "new", "A")
+    (entry,) = json.loads(cli("issue", "log", "1", "--json").output)
+    assert entry["date"].endswith("Z") and entry["message"] == "#1 new: A"

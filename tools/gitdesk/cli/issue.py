@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from ..issues import actions
-from ..timeutil import iso
+from ..issues.actions import resolve_user
+from ..issues.query import SORT_FIELDS, IssueQuery
+from ..timeutil import iso, parse_time
 from .common import (
     color_status,
     get_tracker,
@@ -19,7 +21,7 @@ from .common import (
     table,
 )
 
-NEW_TEMPLATE = "\n<!-- Describe the issue above. Lines in HTML comments are kept as written. -->\n"
+NEW_TEMPLATE = "\n<!-- Describe the issue above this line; this hint is removed. -->\n"
 
 
 @root_group("issue", "Create, list, show and change issues and tickets.")
@@ -60,7 +62,7 @@ def new_cmd(ctx, title, issue_type, priority, labels, public, customer, cc, assi
             field_values, message, file, edit, attach, as_json):
     """Open a new issue titled TITLE; prints its id and path."""
     tracker = get_tracker(ctx)
-    body = read_text(message, file, edit, NEW_TEMPLATE) or ""
+    body = (read_text(message, file, edit, NEW_TEMPLATE) or "").replace(NEW_TEMPLATE.strip(), "")
     visibility = None if public is None else ("public" if public else "private")
     issue = actions.new_issue(tracker, title, type=issue_type, priority=priority, labels=labels,
                               visibility=visibility, customer=customer, cc=cc, assignee=assignee,
@@ -70,16 +72,6 @@ def new_cmd(ctx, title, issue_type, priority, labels, public, customer, cc, assi
         print_json(issue.to_json(tracker.settings.schema, with_comments=True))
     else:
         click.echo(f"#{issue.id} {issue.path} ({issue.type}, {issue.visibility})")
-
-
-SORT_KEYS = {
-    "id": lambda i, s: i.id,
-    "created": lambda i, s: i.created,
-    "updated": lambda i, s: i.activity,
-    "priority": lambda i, s: (s.priority_rank(i.priority), i.id),
-    "status": lambda i, s: (s.statuses.index(i.status) if i.status in s.statuses else 99, i.id),
-    "title": lambda i, s: i.title.lower(),
-}
 
 
 @main.command("list")
@@ -93,7 +85,7 @@ SORT_KEYS = {
 @click.option("--open", "state", flag_value="open", default=True, help="Open issues (the default).")
 @click.option("--closed", "state", flag_value="closed", help="Closed issues.")
 @click.option("--all", "state", flag_value="all", help="Open and closed issues.")
-@click.option("--sort", type=click.Choice(sorted(SORT_KEYS)), default="id", show_default=True)
+@click.option("--sort", type=click.Choice(SORT_FIELDS), default="id", show_default=True)
 @click.option("--asc", "ascending", is_flag=True, help="Oldest / smallest first.")
 @click.option("-n", "--limit", type=int, default=0, help="Show at most N issues.")
 @json_option
@@ -106,27 +98,11 @@ def list_cmd(ctx, statuses, types, labels, assignee, priorities, customer, visib
     issues, errors = tracker.issues.load_all()
     for err in errors:
         click.echo(f"warning: skipped {err}", err=True)
-    if statuses:
-        state = "all"
-    who = None
-    if assignee and assignee not in ("none", "-"):
-        who = actions._resolve_user(tracker, assignee)
-
-    def keep(issue) -> bool:
-        closed = schema.is_closed(issue.status)
-        return ((state == "all" or (state == "closed") == closed)
-                and (not statuses or issue.status in statuses)
-                and (not types or issue.type in types)
-                and all(label in issue.labels for label in labels)
-                and (not priorities or issue.priority in priorities)
-                and (not customer or (issue.customer or "").lower() == customer.lower())
-                and (not visibility or issue.visibility == visibility)
-                and (assignee is None or (issue.assignee == who)))
-
-    chosen = sorted(filter(keep, issues), key=lambda i: SORT_KEYS[sort](i, schema),
-                    reverse=not ascending)
-    if limit:
-        chosen = chosen[:limit]
+    query = IssueQuery(state=state, statuses=statuses, types=types, labels=labels,
+                       priorities=priorities, customer=customer, visibility=visibility,
+                       assignee=resolve_user(tracker, assignee) if assignee else None,
+                       unassigned=assignee in ("none", "-"))
+    chosen = query.select(issues, schema, sort=sort, ascending=ascending, limit=limit)
     if as_json:
         print_json([i.to_json(schema) for i in chosen])
         return
@@ -293,7 +269,8 @@ def log_cmd(ctx, issue_id, limit, as_json):
     tracker.issues.load(issue_id)
     entries = tracker.issues.history(issue_id, limit or None)
     if as_json:
-        print_json([{"commit": e.commit, "author": e.author, "email": e.email, "date": e.date,
+        print_json([{"commit": e.commit, "author": e.author, "email": e.email,
+                     "date": iso(parse_time(e.date)),
                      "message": e.subject} for e in entries])
         return
     table([[e.commit[:8], e.date[:16].replace("T", " "), e.author, e.subject] for e in entries],

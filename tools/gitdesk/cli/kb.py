@@ -84,6 +84,6 @@ def edit_cmd(ctx, slug, file):
 
     def apply(text: str, base: str | None) -> str:
         _, changed = actions.replace_text(tracker, slug, text, base=base)
-        return f"kb {slug}: edited" if changed else f"kb {slug}: no changes"
+        return f"kb {slug}: edited: {changed}" if changed else f"kb {slug}: no changes"
 
     edit_document(tracker, tracker.root / article.path, f"kb-{slug}", apply, file)

@@ -156,6 +156,12 @@ class Repo:
 
             time.sleep(0.05)
 
+    def committed_text(self, rel: str) -> str | None:
+        """The file as HEAD has it, or None if HEAD has no such file."""
+        proc = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=self.root, env=clean_env(),
+                              capture_output=True)
+        return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
+
     # -- history ------------------------------------------------------------------
     def log(self, path: str, limit: int | None = None) -> list[LogEntry]:
         fmt = "%H%x1f%an%x1f%ae%x1f%aI%x1f%s%x1e"

@@ -89,8 +89,9 @@ def new_issue(tracker: Tracker, title: str, *, type: str | None = None,
         id=0, title=(title or "").strip(), type=issue_type, status=schema.default_status,
         priority=priority or schema.default_priority,
         visibility=visibility or schema.default_visibility(issue_type),
-        created=moment, updated=moment, labels=_unique(labels), customer=customer or None,
-        cc=_unique(cc), assignee=_resolve_user(tracker, assignee), body=body,
+        created=moment, updated=moment, labels=_unique(x for lab in labels for x in lab.split(",")),
+        customer=customer or None,
+        cc=_unique(cc), assignee=resolve_user(tracker, assignee), body=body,
         due=_parse_due(due), fields=dict(fields or {}), source=source,
     )
     if "\n" in draft.title:
@@ -131,7 +132,7 @@ def _parse_due(value: Any) -> dt.date | dt.datetime | None:
         raise InvalidValue(f"due: {text!r} is not a date (use 2026-12-31 or an ISO 8601 time)") from None
 
 
-def _resolve_user(tracker: Tracker, who: str | None) -> str | None:
+def resolve_user(tracker: Tracker, who: str | None) -> str | None:
     """A staff member's email from name, email or 'me'; unknown people are kept as given."""
     if not who or who in ("-", "none", "nobody"):
         return None
@@ -210,7 +211,7 @@ def apply_assignments(tracker: Tracker, issue: Issue,
         elif name == "due":
             updated.due = _parse_due(value)
         elif name == "assignee":
-            updated.assignee = _resolve_user(tracker, value)
+            updated.assignee = resolve_user(tracker, value)
         elif name == "visibility" and value not in VISIBILITIES:
             raise InvalidValue(f"visibility: {value!r} is not public or private")
         else:
@@ -268,7 +269,11 @@ def close(tracker: Tracker, ref: str | int, resolution: str | None = None,
 
 
 def reopen(tracker: Tracker, ref: str | int, comment: str | None = None) -> tuple[Issue, list[str]]:
-    status = tracker.settings.schema.reopen_status
+    schema = tracker.settings.schema
+    current = tracker.issues.load(ref)
+    if not schema.is_closed(current.status):
+        raise InvalidValue(f"#{current.id} is not closed (status: {current.status})")
+    status = schema.reopen_status
     return set_fields(tracker, ref, [("status", "=", status), ("resolution", "=", "")], comment)
 
 
@@ -326,10 +331,7 @@ def replace_text(tracker: Tracker, ref: str | int, text: str, author: Identity |
     issue_id = parse_id(ref)
     rel = tracker.issues.issue_path(issue_id)
     with tracker.change(author=author) as change:
-        try:
-            old: Issue | None = tracker.issues.load(issue_id)
-        except InvalidDocument:
-            old = None  # the file is broken (bad YAML): the edit repairs it
+        old = _committed_issue(tracker, issue_id, rel)
         if base is not None and (tracker.root / rel).read_text(encoding="utf-8") != base:
             raise Conflict(f"{rel} changed while you were editing it")
         doc = parse(text, rel)
@@ -352,6 +354,18 @@ def replace_text(tracker: Tracker, ref: str | int, text: str, author: Identity |
         change.write(rel, render(issue_to_document(new)), guard=base is None)
         change.message = f"#{issue_id} edit: {', '.join(changed) or 'fields'}"
     return new, changed
+
+
+def _committed_issue(tracker: Tracker, issue_id: int, rel: str) -> Issue | None:
+    """The issue as last committed, so that an edit's message also names hand edits made
+    before it; None when HEAD has no readable version (the edit then repairs the file)."""
+    text = tracker.repo.committed_text(rel)
+    if text is None:
+        return None
+    try:
+        return issue_from_document(parse(text, rel), issue_id, tracker.settings.schema)
+    except InvalidDocument:
+        return None
 
 
 # -- for bridges that write many issues in one change ----------------------------------------

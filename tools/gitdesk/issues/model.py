@@ -195,6 +195,9 @@ def issue_from_document(doc: Document, issue_id: int, schema: Schema) -> Issue:
         singles[name] = value or None
     if singles["customer"] and not EMAIL_RE.match(singles["customer"]):
         bad("customer", f"customer {singles['customer']!r} is not an email address")
+    for label in lists["labels"]:
+        if "," in label or "\n" in label:
+            bad("labels", f"label {label!r} has a comma or a line break (commas separate labels)")
     for address in lists["cc"]:
         if not EMAIL_RE.match(address):
             bad("cc", f"cc {address!r} is not an email address")

@@ -34,8 +34,19 @@ def new_article(tracker: Tracker, title: str, *, internal: bool = False,
     return article
 
 
+def describe_changes(old: Article, new: Article) -> str:
+    """'visibility: internal -> public, text': what an edit changed, visibility spelled out."""
+    parts = []
+    if old.visibility != new.visibility:
+        parts.append(f"visibility: {old.visibility} -> {new.visibility}")
+    parts += [name for name in ("title", "tags", "issues") if getattr(old, name) != getattr(new, name)]
+    if old.body != new.body:
+        parts.append("text")
+    return ", ".join(parts) or "fields"
+
+
 def replace_text(tracker: Tracker, slug: str, text: str, author: Identity | None = None,
-                 base: str | None = None) -> tuple[Article, bool]:
+                 base: str | None = None) -> tuple[Article, str]:
     """Replace an article with edited text; refused (file untouched) if invalid.
 
     ``base`` works as in ``issues.actions.replace_text``: the text an editor started from.
@@ -52,7 +63,8 @@ def replace_text(tracker: Tracker, slug: str, text: str, author: Identity | None
             raise InvalidDocument(old.path, f"{errors[0].field}: {errors[0].message}",
                                   doc.line_of(errors[0].field))
         if new == old:
-            return old, False
+            return old, ""
         change.write(old.path, render(article_to_document(new)), guard=base is None)
-        change.message = f"kb {slug}: edit"
-    return new, True
+        described = describe_changes(old, new)
+        change.message = f"kb {slug}: edit: {described}"
+    return new, described
