@@ -138,3 +138,17 @@ def test_log_json_dates_are_utc_with_z(cli):
     cli("issue", "new", "A")
     (entry,) = json.loads(cli("issue", "log", "1", "--json").output)
     assert entry["date"].endswith("Z") and entry["message"] == "#1 new: A"
+
+
+def test_hand_written_page_titles_headings_and_descriptions_lose_addresses(cli, tracker_dir):
+    (tracker_dir / "docs" / "about.md").write_text(
+        "---\ntitle: About bob@example.com\ndescription: meta bob2@example.com\n---\n\n"
+        "## Write to toc@example.com\n\nText.\n")
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+    subprocess.run([str(mkdocs), "build", "-q"], cwd=tracker_dir, check=True, capture_output=True)
+    for path in (tracker_dir / "site").rglob("*"):
+        if path.is_file() and path.suffix in (".html", ".json", ".xml"):
+            text = path.read_text(errors="replace")
+            for address in ("bob@example.com", "bob2@example.com", "toc@example.com"):
+                assert address not in text, (path, address)
+    assert "About [address hidden]" in (tracker_dir / "site" / "about" / "index.html").read_text()

@@ -156,11 +156,23 @@ def test_non_empty_folder_that_is_no_site_is_not_replaced(desk, tmp_path):
     keep.mkdir()
     (keep / "thesis.txt").write_text("years of work")
     result = _site(desk, "-d", str(keep))
-    assert result.returncode != 0 and "not a built site" in _one_error_line(result)
+    assert result.returncode != 0 and "gitdesk did not build it" in _one_error_line(result)
     assert (keep / "thesis.txt").read_text() == "years of work"
+    # an index.html does not make a folder a site (the breaker's data-loss case)
+    repo = tmp_path / "pages-repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "index.html").write_text("<h1>mine</h1>")
+    (repo / "blog.md").write_text("work")
+    result = _site(desk, "-d", str(repo))
+    assert result.returncode != 0 and "it is a git repository" in _one_error_line(result)
+    assert (repo / "blog.md").read_text() == "work" and (repo / ".git").is_dir()
+    (repo / ".git").rmdir()
+    result = _site(desk, "-d", str(repo))
+    assert result.returncode != 0 and "gitdesk did not build it" in _one_error_line(result)
     # a folder holding an earlier build is replaced as usual
     out = tmp_path / "out"
     assert _site(desk, "-d", str(out)).returncode == 0
+    assert (out / ".gitdesk-site").is_file()
     assert _site(desk, "-d", str(out)).returncode == 0
     assert (out / "issues" / "1" / "index.html").is_file()
 

@@ -55,9 +55,9 @@ def _check_issues(tracker: Tracker) -> list[Finding]:
             if not name.startswith("."):
                 findings.append(Finding(rel, None, "unexpected file: issues/ holds one folder per issue"))
             continue
-        if not name.isdigit() or name.startswith("0"):
-            canonical = str(int(name)) if name.isdigit() else ""
-            if canonical != "0" and (folder / canonical).is_dir():  # 07 beside 7: two #7s
+        if not (name.isascii() and name.isdigit()) or name.startswith("0"):
+            canonical = str(int(name)) if (name.isascii() and name.isdigit()) else ""
+            if canonical not in ("", "0") and (folder / canonical).is_dir():  # 07 beside 7: two #7s
                 findings.append(Finding(rel, None, f"duplicate id: {ISSUES_DIR}/{canonical} "
                                                    f"is also #{canonical}"))
             else:

@@ -78,8 +78,18 @@ def read_text(message: tuple[str, ...], file: str | None, edit: bool = False,
     return None
 
 
+_CONTROL = {c: None for c in [*range(0, 9), *range(11, 32), *range(127, 160)]}
+
+
+def clean(text: object) -> str:
+    """Text from a file or a customer, safe to print: no escape sequences or other control
+    characters (which could retitle the terminal or write to the clipboard)."""
+    return str(text).translate(_CONTROL)
+
+
 def table(rows: list[list[str]], headers: list[str], last_wide: bool = True) -> None:
-    """Aligned columns; the last one is cut to the terminal's width on a TTY."""
+    """Aligned columns; the last one is cut to the terminal's width on a TTY.
+    Cells are printed as given: callers pass user text through ``clean`` first."""
     if not rows:
         return
     widths = [max(len(click.unstyle(str(r[i]))) for r in rows + [headers]) for i in range(len(headers))]
@@ -100,7 +110,7 @@ def _line(row: list[str], widths: list[int], width: int) -> str:
 
 
 def color_status(status: str, closed: bool) -> str:
-    return click.style(status, fg="green" if closed else "yellow")
+    return click.style(clean(status), fg="green" if closed else "yellow")
 
 
 def root_group(name: str, help_text: str):

@@ -12,6 +12,7 @@ from ..issues.actions import resolve_user
 from ..issues.query import SORT_FIELDS, IssueQuery
 from ..timeutil import iso, parse_time
 from .common import (
+    clean,
     color_status,
     get_tracker,
     json_option,
@@ -112,9 +113,9 @@ def list_cmd(ctx, statuses, types, labels, assignee, priorities, customer, visib
     rows = []
     for i in chosen:
         labels_text = f"  [{', '.join(i.labels)}]" if i.labels else ""
-        rows.append([f"#{i.id}", color_status(i.status, schema.is_closed(i.status)), i.priority,
-                     i.type, _short_person(tracker, i.assignee), (iso(i.activity) or "")[:10],
-                     i.title + labels_text])
+        rows.append([f"#{i.id}", color_status(i.status, schema.is_closed(i.status)), clean(i.priority),
+                     clean(i.type), clean(_short_person(tracker, i.assignee)),
+                     (iso(i.activity) or "")[:10], clean(i.title + labels_text)])
     table(rows, ["ID", "STATUS", "PRIORITY", "TYPE", "ASSIGNEE", "UPDATED", "TITLE"])
 
 
@@ -137,31 +138,31 @@ def show_cmd(ctx, issue_id, as_json):
     if as_json:
         print_json(issue.to_json(schema, with_comments=True))
         return
-    click.echo(click.style(f"#{issue.id} {issue.title}", bold=True))
+    click.echo(click.style(clean(f"#{issue.id} {issue.title}"), bold=True))
     labels = f" · labels: {', '.join(issue.labels)}" if issue.labels else ""
-    click.echo(f"{color_status(issue.status, schema.is_closed(issue.status))} · {issue.priority} · "
-               f"{issue.type} · {issue.visibility}{labels}")
-    facts = [("author", issue.author), ("customer", issue.customer), ("cc", ", ".join(issue.cc)), ("assignee", issue.assignee),
-             ("resolution", issue.resolution), ("due", iso(issue.due)), ("kb", ", ".join(issue.kb)),
-             ("source", issue.source)]
+    click.echo(f"{color_status(clean(issue.status), schema.is_closed(issue.status))} · "
+               + clean(f"{issue.priority} · {issue.type} · {issue.visibility}{labels}"))
+    facts = [("author", issue.author), ("customer", issue.customer), ("cc", ", ".join(issue.cc)),
+             ("assignee", issue.assignee), ("resolution", issue.resolution), ("due", iso(issue.due)),
+             ("kb", ", ".join(issue.kb)), ("source", issue.source)]
     facts += [(k, str(v)) for k, v in {**issue.fields, **issue.extra}.items()]
     click.echo(f"created {iso(issue.created)} · updated {iso(issue.activity)}")
     for name, value in facts:
         if value:
-            click.echo(f"{name}: {value}")
+            click.echo(clean(f"{name}: {value}"))
     if issue.attachments:
-        click.echo(f"attachments: {', '.join(issue.attachments)}")
+        click.echo(clean(f"attachments: {', '.join(issue.attachments)}"))
     for problem in issue.problems:
-        click.echo(click.style(f"warning: {issue.path}: {problem.message}", fg="red"), err=True)
+        click.echo(click.style(clean(f"warning: {issue.path}: {problem.message}"), fg="red"), err=True)
     if issue.body:
-        click.echo("\n" + issue.body)
+        click.echo("\n" + clean(issue.body))
     for c in issue.comments:
         kind = click.style("internal note", fg="red") if not c.is_public else "comment"
-        click.echo(f"\n--- {kind} · {c.author} · {iso(c.date)} · via {c.via}")
+        click.echo(f"\n--- {kind} · " + clean(f"{c.author} · {iso(c.date)} · via {c.via}"))
         if c.body:
-            click.echo(c.body)
+            click.echo(clean(c.body))
         if c.attachments:
-            click.echo(f"attachments: {', '.join(c.attachments)}")
+            click.echo(clean(f"attachments: {', '.join(c.attachments)}"))
 
 
 def _report(issue, diffs) -> None:
@@ -273,5 +274,6 @@ def log_cmd(ctx, issue_id, limit, as_json):
                      "date": iso(parse_time(e.date)),
                      "message": e.subject} for e in entries])
         return
-    table([[e.commit[:8], e.date[:16].replace("T", " "), e.author, e.subject] for e in entries],
+    table([[e.commit[:8], e.date[:16].replace("T", " "), clean(e.author), clean(e.subject)]
+           for e in entries],
           ["COMMIT", "DATE", "AUTHOR", "CHANGE"])

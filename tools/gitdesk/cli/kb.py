@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..kb import actions
-from .common import get_tracker, json_option, print_json, read_text, root_group, table
+from .common import clean, get_tracker, json_option, print_json, read_text, root_group, table
 
 
 @root_group("kb", "Write and read knowledge-base articles.")
@@ -50,7 +50,7 @@ def list_cmd(ctx, tags, visibility, as_json):
     if as_json:
         print_json([a.to_json() for a in chosen])
         return
-    table([[a.slug, a.visibility, ", ".join(a.tags), a.title] for a in chosen],
+    table([[a.slug, a.visibility, clean(", ".join(a.tags)), clean(a.title)] for a in chosen],
           ["SLUG", "VISIBILITY", "TAGS", "TITLE"])
 
 
@@ -64,11 +64,11 @@ def show_cmd(ctx, slug, as_json):
     if as_json:
         print_json(article.to_json(with_body=True))
         return
-    click.echo(click.style(article.title, bold=True))
+    click.echo(click.style(clean(article.title), bold=True))
     tags = f" · tags: {', '.join(article.tags)}" if article.tags else ""
     issues = f" · issues: {', '.join(f'#{n}' for n in article.issues)}" if article.issues else ""
-    click.echo(f"{article.visibility}{tags}{issues}\n")
-    click.echo(article.body)
+    click.echo(clean(f"{article.visibility}{tags}{issues}\n"))
+    click.echo(clean(article.body))
 
 
 @main.command("edit")

@@ -7,12 +7,15 @@ as timezone-aware datetimes, so ``parse(render(doc)) == doc``.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..errors import InvalidDocument
+from ..errors import InvalidDocument, NotFound
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -86,11 +89,74 @@ def parse(text: str, path: str) -> Document:
     return Document(meta, normalize_body(body), lines)
 
 
+MAX_DEPTH = 16  # frontmatter is flat; nesting this deep is an accident or an attack
+
+
+def _check_graph(node: yaml.Node, path: str, first_line: int) -> None:
+    """Refuse aliases, merge keys and deep nesting before anything is built.
+
+    An alias makes a value depend on another place in the file (and a few nested ones
+    make a "billion laughs" that takes minutes to print); a merge key ('<<') makes
+    fields appear that no line shows. Frontmatter never needs either.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(node, 0)]
+    while stack:
+        current, depth = stack.pop()
+        line = current.start_mark.line + first_line
+        if id(current) in seen:
+            raise InvalidDocument(path, "invalid YAML: aliases (*name) are not allowed in frontmatter", line)
+        seen.add(id(current))
+        if depth > MAX_DEPTH:
+            raise InvalidDocument(path, f"invalid YAML: nested more than {MAX_DEPTH} levels", line)
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                if key.tag == "tag:yaml.org,2002:merge":
+                    raise InvalidDocument(path, "invalid YAML: merge keys (<<) are not allowed", line)
+                stack += [(key, depth + 1), (value, depth + 1)]
+        elif isinstance(current, yaml.SequenceNode):
+            stack += [(item, depth + 1) for item in current.value]
+
+
+class _SafeLoader(_Loader):  # type: ignore[misc, valid-type]
+    """The safe loader, except that an impossible date (2026-13-45) stays text, so the
+    schema check can say which field holds it instead of the parser failing outright."""
+
+    def construct_lenient_timestamp(self, node: yaml.Node) -> Any:
+        try:
+            return self.construct_yaml_timestamp(node)
+        except (ValueError, OverflowError):
+            return self.construct_scalar(node)
+
+
+_SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _SafeLoader.construct_lenient_timestamp)
+
+
 def _load_yaml(source: str, path: str, first_line: int) -> tuple[dict[str, Any], dict[str, int]]:
-    loader = _Loader(source)
+    loader = _SafeLoader(source)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        if node is None:
+            return {}, {}
+        _check_graph(node, path, first_line)
+        if not isinstance(node, yaml.MappingNode):
+            raise InvalidDocument(path, "frontmatter must be a mapping of field: value", first_line)
+        data: dict[str, Any] = {}
+        lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + first_line
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                raise InvalidDocument(path, "invalid YAML: a field name must be plain text", line)
+            key = key_node.value
+            if key in lines:  # YAML would silently keep the last one and drop the other
+                raise InvalidDocument(path, f"invalid YAML: duplicate field {key!r} "
+                                            f"(also on line {lines[key]})", line)
+            try:
+                data[key] = loader.construct_object(value_node, deep=True)
+            except (ValueError, OverflowError, TypeError) as err:
+                raise InvalidDocument(path, f"invalid value for {key!r}: {err}", line) from None
+            lines[key] = line
+        return data, lines
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + first_line if mark else first_line
@@ -100,18 +166,38 @@ def _load_yaml(source: str, path: str, first_line: int) -> tuple[dict[str, Any],
         raise InvalidDocument(path, f"invalid YAML: {err}", first_line) from None
     finally:
         loader.dispose()
-    if data is None:
-        return {}, {}
-    if not isinstance(data, dict):
-        raise InvalidDocument(path, "frontmatter must be a mapping of field: value", first_line)
-    lines: dict[str, int] = {}
-    for key_node, _ in node.value:
-        key, line = str(key_node.value), key_node.start_mark.line + first_line
-        if key in lines:  # YAML would silently keep the last one and drop the other
-            raise InvalidDocument(path, f"invalid YAML: duplicate field {key!r} "
-                                        f"(also on line {lines[key]})", line)
-        lines[key] = line
-    return {str(k): v for k, v in data.items()}, lines
+
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+def read_document(root: Path, rel: str) -> Document:
+    """Read and parse one tracker file. Only regular files inside the tracker are read:
+    a symbolic link (which git stores and a pull can bring) could publish another issue's
+    private text or a file from outside the tracker, and a FIFO or device would hang."""
+    path = Path(root) / rel
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise NotFound(f"{rel}: no such file") from None
+    except OSError as err:
+        raise InvalidDocument(rel, f"cannot read: {err.strerror}") from None
+    if os.path.realpath(path) != os.path.join(os.path.realpath(root), rel):
+        raise InvalidDocument(rel, "is a symbolic link or inside one; gitdesk reads only "
+                                   "regular files of the tracker")
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidDocument(rel, "not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise InvalidDocument(rel, f"too large ({info.st_size} bytes; at most {MAX_FILE_BYTES})")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise InvalidDocument(rel, f"cannot read: {err.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InvalidDocument(rel, f"not UTF-8 text (byte {err.start}); is it a binary file?") from None
+    return parse(text, rel)
 
 
 def load_yaml_file(text: str, path: str) -> dict[str, Any]:

@@ -8,7 +8,9 @@ in a private index file, so whatever the user has staged or changed stays as it 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +54,46 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def _failure(command: str, proc: subprocess.CompletedProcess) -> GitError:
+    words = (proc.stderr or proc.stdout).strip().splitlines()
+    return GitError(f"git {command} failed: {words[-1] if words else proc.returncode}")
+
+
+class _IndexLock:
+    """git's own index.lock, taken the way git takes it: while we hold it no other git
+    command writes the index or commits; ``commit()`` installs the new index."""
+
+    def __init__(self, git_dir: Path, timeout: float = 10.0):
+        self.path = git_dir / "index.lock"
+        self.index = git_dir / "index"
+        self.timeout = timeout
+        self.done = False
+
+    def __enter__(self) -> "_IndexLock":
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                break
+            except FileExistsError:
+                if time.monotonic() > deadline:
+                    raise GitError(f"git is busy: {self.path} exists (another git command is "
+                                   "running; if none is, remove that file)") from None
+                time.sleep(0.05)
+        os.close(fd)
+        return self
+
+    def install(self, new_index: Path) -> None:
+        """Make ``new_index`` the index, as git does: through the lock file's name."""
+        os.replace(new_index, self.path)
+        os.replace(self.path, self.index)
+        self.done = True
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.done:
+            self.path.unlink(missing_ok=True)
+
+
 class Repo:
     """A git worktree whose top folder is the tracker's root."""
 
@@ -60,15 +102,18 @@ class Repo:
         self._git_dir: Path | None = None
 
     # -- plumbing -------------------------------------------------------------
-    def git(self, *args: str, env: dict[str, str] | None = None, input: str | None = None,
-            check: bool = True) -> str:
-        proc = subprocess.run(
+    def run(self, *args: str, env: dict[str, str] | None = None,
+            input: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
             ["git", *args], cwd=self.root, env=clean_env(env), input=input,
             capture_output=True, text=True, encoding="utf-8", errors="replace",
         )
+
+    def git(self, *args: str, env: dict[str, str] | None = None, input: str | None = None,
+            check: bool = True) -> str:
+        proc = self.run(*args, env=env, input=input)
         if check and proc.returncode != 0:
-            words = (proc.stderr or proc.stdout).strip().splitlines()
-            raise GitError(f"git {args[0]} failed: {words[-1] if words else proc.returncode}")
+            raise _failure(args[0], proc)
         return proc.stdout
 
     @property
@@ -86,6 +131,11 @@ class Repo:
 
     def is_repo(self) -> bool:
         return (self.root / ".git").exists()
+
+    def toplevel(self) -> Path | None:
+        """The worktree git itself would use from here (None outside any repository)."""
+        out = self.git("rev-parse", "--show-toplevel", check=False).strip()
+        return Path(out).resolve() if out else None
 
     def head(self) -> str | None:
         out = self.git("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False).strip()
@@ -113,13 +163,47 @@ class Repo:
         """Commit exactly ``paths`` (added, changed or deleted) as one commit.
 
         Returns the new commit id, or None when the paths hold no change. The user's
-        own index is left alone except that the committed paths now match HEAD.
+        own index is left alone except that the committed paths now match HEAD. While
+        HEAD moves, git's index.lock is held, so a ``git commit`` run at that moment
+        waits its turn (git refuses it) instead of undoing ours; if HEAD moved since we
+        read it, the commit is rebuilt on the new HEAD.
         """
         paths = sorted(set(paths))
         if not paths:
             return None
         committer = committer or self.configured_identity() or author
-        parent = self.head()
+        who = {
+            "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+            "GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email,
+        }
+        with _IndexLock(self.git_dir) as lock:
+            for _ in range(5):
+                parent = self.head()
+                tree = self._tree_with(parent, paths)
+                if parent and tree == self.git("rev-parse", f"{parent}^{{tree}}").strip():
+                    return None
+                args = ["commit-tree", tree, "-F", "-"] + (["-p", parent] if parent else [])
+                sha = self.git(*args, env=who, input=message.rstrip("\n") + "\n").strip()
+                moved = self.run("update-ref", "-m", f"gitdesk: {message.splitlines()[0]}", "HEAD",
+                                 sha, parent or "0" * 40)
+                if moved.returncode != 0 and self.head() == parent:
+                    raise _failure("update-ref", moved)  # not a race: git refused
+                if moved.returncode == 0:
+                    # The user's index takes HEAD's version of our paths, nothing else.
+                    staged = self.git_dir / f"gitdesk-user-index-{os.getpid()}"
+                    if lock.index.exists():
+                        shutil.copyfile(lock.index, staged)
+                    try:
+                        self.git("reset", "-q", "--", *paths, env={"GIT_INDEX_FILE": str(staged)})
+                        lock.install(staged)
+                    finally:
+                        staged.unlink(missing_ok=True)
+                    return sha
+            raise GitError("HEAD kept moving while gitdesk committed; try again")
+        return None  # unreachable; for type checkers
+
+    def _tree_with(self, parent: str | None, paths: list[str]) -> str:
+        """The tree of ``parent`` with ``paths`` taken from the worktree, in a private index."""
         index = self.git_dir / f"gitdesk-index-{os.getpid()}"
         ienv = {"GIT_INDEX_FILE": str(index)}
         try:
@@ -129,32 +213,9 @@ class Repo:
                 self.git("read-tree", "--empty", env=ienv)
             self.git("update-index", "--add", "--remove", "-z", "--stdin", env=ienv,
                      input="\0".join(paths) + "\0")
-            tree = self.git("write-tree", env=ienv).strip()
+            return self.git("write-tree", env=ienv).strip()
         finally:
             index.unlink(missing_ok=True)
-        if parent and tree == self.git("rev-parse", f"{parent}^{{tree}}").strip():
-            return None
-        who = {
-            "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
-            "GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email,
-        }
-        args = ["commit-tree", tree, "-F", "-"] + (["-p", parent] if parent else [])
-        sha = self.git(*args, env=who, input=message.rstrip("\n") + "\n").strip()
-        self.git("update-ref", "-m", f"gitdesk: {message.splitlines()[0]}", "HEAD", sha,
-                 parent or "0" * 40)
-        self._sync_user_index(paths)
-        return sha
-
-    def _sync_user_index(self, paths: list[str]) -> None:
-        """Make the user's index agree with HEAD for the paths we just committed."""
-        for _ in range(20):
-            proc = subprocess.run(["git", "reset", "-q", "--", *paths], cwd=self.root,
-                                  env=clean_env(), capture_output=True, text=True)
-            if proc.returncode == 0 or "index.lock" not in proc.stderr:
-                return
-            import time
-
-            time.sleep(0.05)
 
     def committed_text(self, rel: str) -> str | None:
         """The file as HEAD has it, or None if HEAD has no such file."""

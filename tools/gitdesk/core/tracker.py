@@ -79,8 +79,11 @@ class Tracker:
     def __init__(self, path: Path | str | None = None):
         self.root = find_root(path)
         self.repo = Repo(self.root)
-        if not self.repo.is_repo():
-            raise TrackerNotFound(f"{self.root}: has gitdesk.yml but is not a git repository")
+        top = self.repo.toplevel()
+        if top is None or top != self.root.resolve():
+            where = f"git would use {top}" if top else "git finds no repository here"
+            raise TrackerNotFound(f"{self.root}: has gitdesk.yml but is not the top folder of a "
+                                  f"git repository ({where}); run 'git init' there")
 
     # -- settings and stores --------------------------------------------------------
     @cached_property

@@ -28,14 +28,13 @@ from ..core.tracker import Tracker
 from ..errors import InvalidDocument, InvalidValue
 from ..issues.actions import stage_comment, stage_issue
 from ..issues.model import Comment, Issue, normalize_body
-from ..issues.store import ISSUES_DIR, slug_of
+from ..issues.store import ISSUES_DIR, MAX_ID, slug_of
 from ..timeutil import parse_time, stamp
 
 TYPE_LABELS = {"bug": "bug", "enhancement": "feature", "feature": "feature", "task": "task"}
 REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 URL_RE = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)/(issues|pull)/(\d+)")
 STATES = {"open": False, "closed": True}
-MAX_ID = 999_999_999  # ids are at most nine digits (issues.store.ID_RE)
 
 
 @dataclass
@@ -194,7 +193,7 @@ def read_export(path: Path, repo: str | None = None) -> tuple[str | None, list[S
             continue
         number = record.get("number")
         label = f"record {n + 1}" + (f" (number {number})" if number is not None else "")
-        if isinstance(number, str) and number.isdigit():
+        if isinstance(number, str) and (number.isascii() and number.isdigit()):
             number = int(number)
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_ID:
             raise InvalidDocument(rel, f"{label}: " + ("no number" if number is None else
@@ -317,7 +316,7 @@ def import_github(tracker: Tracker, path: Path, repo: str | None = None,
             for offset, s in enumerate(fresh):
                 mapping[s.number] = next_id + offset
         if fresh and max(mapping[s.number] for s in fresh) > MAX_ID:
-            raise InvalidValue(f"{path}: no room for {len(fresh)} new ids (ids have at most 9 digits)")
+            raise InvalidValue(f"{path}: no room for {len(fresh)} new ids (ids have at most 12 digits)")
         for n, source in enumerate(sources, 1):
             if progress:
                 progress(n, len(sources))

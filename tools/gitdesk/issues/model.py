@@ -19,7 +19,8 @@ from ..timeutil import iso, parse_time
 
 COMMENT_VISIBILITIES = ("public", "internal")
 VIAS = ("cli", "email", "web", "import", "api")
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+MAX_LABELS = 100  # as GitHub; keeps label pages linear in the number of issues
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]*")  # use fullmatch: "$" would let "x\n" through
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 
@@ -145,7 +146,7 @@ def _text_list(value: Any) -> list[str] | None:
 def _moment(value: Any) -> dt.datetime | None:
     try:
         return parse_time(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
 
 
@@ -195,7 +196,11 @@ def issue_from_document(doc: Document, issue_id: int, schema: Schema) -> Issue:
         singles[name] = value or None
     if singles["customer"] and not EMAIL_RE.match(singles["customer"]):
         bad("customer", f"customer {singles['customer']!r} is not an email address")
+    if len(lists["labels"]) > MAX_LABELS:
+        bad("labels", f"{len(lists['labels'])} labels; an issue has at most {MAX_LABELS}")
     for label in lists["labels"]:
+        if len(label) > 100:
+            bad("labels", f"label {label[:20]!r}... is longer than 100 characters")
         if "," in label or "\n" in label:
             bad("labels", f"label {label!r} has a comma or a line break (commas separate labels)")
     for address in lists["cc"]:
@@ -205,7 +210,7 @@ def issue_from_document(doc: Document, issue_id: int, schema: Schema) -> Issue:
         bad("resolution", f"unknown resolution {singles['resolution']!r} "
                           f"(expected one of: {', '.join(schema.resolutions)})")
     for slug in lists["kb"]:
-        if not SLUG_RE.match(slug):
+        if not SLUG_RE.fullmatch(slug):
             bad("kb", f"kb {slug!r} is not an article slug")
     times = {}
     for name in ("created", "updated"):

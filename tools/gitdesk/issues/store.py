@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..core.document import Document, parse
+from ..core.document import read_document
 from ..errors import InvalidDocument, InvalidValue, NotFound
 from ..timeutil import from_stamp, stamp
 from .model import Comment, Issue, comment_from_document, issue_from_document
@@ -18,32 +18,18 @@ if TYPE_CHECKING:
     from ..core.tracker import Tracker
 
 ISSUES_DIR = "issues"
-ID_RE = re.compile(r"^#?([1-9][0-9]{0,8})$")
+ID_RE = re.compile(r"#?([1-9][0-9]{0,11})")  # fullmatch; up to 12 digits
+MAX_ID = 999_999_999_999
 
 
 def parse_id(text: str | int) -> int:
     """'42', '#42' or 42 -> 42; anything else is refused."""
     if isinstance(text, int) and text > 0:
         return text
-    match = ID_RE.match(str(text).strip())
+    match = ID_RE.fullmatch(str(text).strip())
     if not match:
         raise InvalidValue(f"not an issue id: {str(text)!r} (expected a number such as 42 or #42)")
     return int(match.group(1))
-
-
-def read_document(root, rel: str) -> Document:
-    """Read and parse one Markdown file; unreadable or binary files name the path."""
-    try:
-        data = (root / rel).read_bytes()
-    except FileNotFoundError:
-        raise NotFound(f"{rel}: no such file") from None
-    except OSError as err:
-        raise InvalidDocument(rel, f"cannot read: {err.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InvalidDocument(rel, f"not UTF-8 text (byte {err.start}); is it a binary file?") from None
-    return parse(text, rel)
 
 
 class IssueStore:
@@ -60,17 +46,20 @@ class IssueStore:
             names = os.listdir(folder)
         except FileNotFoundError:
             return []
-        return sorted(int(n) for n in names if n.isdigit() and n[0] != "0"
+        return sorted(int(n) for n in names if (n.isascii() and n.isdigit()) and n[0] != "0"
                       and (folder / n / "issue.md").is_file())
 
     def next_id(self) -> int:
         """The next free id; call it while holding the lock (inside a change)."""
         folder = self.root / ISSUES_DIR
         try:
-            taken = [int(n) for n in os.listdir(folder) if n.isdigit()]
+            taken = [int(n) for n in os.listdir(folder) if (n.isascii() and n.isdigit())]
         except FileNotFoundError:
             taken = []
-        return max(taken, default=0) + 1
+        issue_id = max(taken, default=0) + 1
+        if issue_id > MAX_ID:
+            raise InvalidValue(f"no more issue ids: {issue_id} has more than 12 digits")
+        return issue_id
 
     def issue_path(self, issue_id: int) -> str:
         return f"{ISSUES_DIR}/{issue_id}/issue.md"
@@ -139,7 +128,7 @@ class IssueStore:
 def _comment_order(name: str) -> tuple[str, str, int]:
     """Time first, then who, then the same-second counter as a number (-2 before -10)."""
     head, _, tail = name.rpartition("-")
-    if head and tail.isdigit() and len(tail) < 4:
+    if head and (tail.isascii() and tail.isdigit()) and len(tail) < 4:
         return name[:16], head, int(tail)
     return name[:16], name, 1
 

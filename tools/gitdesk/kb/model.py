@@ -41,7 +41,7 @@ class Article:
 def article_from_document(doc: Document, slug: str) -> Article:
     meta = dict(doc.meta)
     problems = []
-    if not SLUG_RE.match(slug):
+    if not SLUG_RE.fullmatch(slug):
         problems.append(Problem("slug", f"file name {slug!r} is not a slug (a-z, 0-9, -)"))
     title = meta.pop("title", None)
     if not isinstance(title, (str, int, float)) or isinstance(title, bool) or not str(title).strip():
@@ -66,7 +66,7 @@ def article_from_document(doc: Document, slug: str) -> Article:
     numbers = []
     for ref in issues:
         text = str(ref).lstrip("#")
-        if text.isdigit() and int(text) > 0:
+        if (text.isascii() and text.isdigit()) and int(text) > 0:
             numbers.append(int(text))
         else:
             problems.append(Problem("issues", f"issues: {ref!r} is not an issue number"))

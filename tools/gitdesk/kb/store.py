@@ -20,7 +20,7 @@ RESERVED_SLUGS = ("index",)  # kb/index is the site's list of articles
 
 
 def check_slug(slug: str) -> str:
-    if not SLUG_RE.match(slug or ""):
+    if not SLUG_RE.fullmatch(slug or ""):
         raise InvalidValue(f"not an article slug: {slug!r} (use a-z, 0-9 and -)")
     return slug
 

@@ -52,13 +52,18 @@ def _check_output(root: Path, out: Path) -> None:
     if root in out.parents and out.relative_to(root).parts[0] in _SOURCE_DIRS:
         raise BuildFailed(f"refusing to build the site into {out}: it is inside the tracker's "
                           f"{out.relative_to(root).parts[0]}/ folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "index.html").is_file():
-        raise BuildFailed(f"refusing to replace {out}: it is not empty and is not a built site "
-                          "(no index.html)")
+    if out.is_dir() and any(out.iterdir()):
+        if (out / ".git").exists():
+            raise BuildFailed(f"refusing to replace {out}: it is a git repository")
+        ours = {(root / "site").resolve(), (root / "site-staff").resolve()}
+        if not (out / MARKER).is_file() and out not in ours:
+            raise BuildFailed(f"refusing to replace {out}: it is not empty and gitdesk did not "
+                              f"build it (no {MARKER}); choose an empty or new folder")
     if out.exists() and not out.is_dir():
         raise BuildFailed(f"refusing to build the site into {out}: it is a file")
 
 
+MARKER = ".gitdesk-site"  # written into every folder gitdesk builds: safe to replace later
 _SOURCE_DIRS = {".git", ".gitdesk", "issues", "kb", "docs", "hooks", "tools", "tests"}
 
 
@@ -104,6 +109,7 @@ def build(tracker: Tracker, staff: bool = False, out_dir: Path | None = None) ->
             os.environ.pop("GITDESK_SITE_STAFF", None)
         else:
             os.environ["GITDESK_SITE_STAFF"] = previous
+    (tmp / MARKER).write_text("Built by gitdesk site build; replaced by the next build.\n")
     _swap(tmp, out)
     for warning in collect.warnings:
         sys.stderr.write(f"warning: {_one_line(warning)}\n")

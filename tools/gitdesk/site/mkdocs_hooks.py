@@ -18,7 +18,7 @@ from ..core.tracker import Tracker
 from ..errors import GitdeskError
 from .build import check_staff_output
 from .pages import build_site
-from .render import redact_html
+from .render import redact, redact_html
 
 __all__ = ["on_config", "on_files", "on_page_content"]
 
@@ -71,4 +71,22 @@ def on_page_content(html: str, page, config, files) -> str:
     hand-written pages (docs/) are published with every address hidden, like ours."""
     if page.file.generated_by:
         return _html.get(page.file.src_uri, html)
-    return html if _staff() else redact_html(html)
+    if _staff():
+        return html
+    # A hand-written page: its title, headings (the search index reads them) and
+    # description are published too, so they lose their addresses with the body.
+    page.title = redact(page.title or "")
+    for key in ("title", "description"):
+        if isinstance(page.meta.get(key), str):
+            page.meta[key] = redact(page.meta[key])
+    links = list(page.toc)
+    while links:
+        link = links.pop()
+        link.title = redact(link.title)
+        links += link.children
+    return redact_html(html)
+
+
+def on_post_page(output: str, page, config) -> str:
+    """The last look at each public page: nothing the theme printed keeps an address."""
+    return output if _staff() else redact_html(output)

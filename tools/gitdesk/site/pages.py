@@ -56,19 +56,22 @@ class SiteContent:
     warnings: list[str] = field(default_factory=list)
 
 
-# Attachments a browser runs script from, or MkDocs renders as pages, when served under their
-# own name. They are published with ".txt" added, so a static host serves them as plain text.
-ACTIVE_EXTENSIONS = {
-    "html", "htm", "xhtml", "xht", "shtml", "svg", "svgz", "xml", "xsl", "xslt", "js", "mjs",
-    "swf", "md", "markdown", "mdown", "mkdn", "mkd", "php", "phtml", "asp", "aspx", "jsp",
-    "cgi", "pl", "py", "sh", "htaccess", "appcache", "manifest",
+# Attachments published under their own name: types a browser shows or downloads without
+# running anything. Every other name gets ".txt" added, so a static host serves it as plain
+# text: an allow-list, because the list of types that can carry script (HTML, SVG, XML
+# dialects such as RSS or MathML, Markdown that MkDocs would render) has no end.
+PASSIVE_EXTENSIONS = {
+    "png", "jpg", "jpeg", "gif", "webp", "bmp", "avif", "pdf", "txt", "log", "csv", "tsv",
+    "json", "zip", "gz", "tgz", "tar", "bz2", "xz", "7z", "doc", "docx", "xls", "xlsx", "ppt",
+    "pptx", "odt", "ods", "odp", "rtf", "mp3", "mp4", "wav", "ogg", "webm", "mov", "patch",
+    "diff", "pcap",
 }
 
 
 def published_name(name: str) -> str:
-    """The name an attachment gets on the site: active types get '.txt' added."""
+    """The name an attachment gets on the site: anything not known to be passive gets '.txt'."""
     ext = name.rpartition(".")[2].lower() if "." in name else ""
-    return f"{name}.txt" if ext in ACTIVE_EXTENSIONS else name
+    return name if ext in PASSIVE_EXTENSIONS else f"{name}.txt"
 
 
 class _Links:
@@ -156,7 +159,7 @@ def build_site(tracker: Tracker, staff: bool = False, directory_urls: bool = Tru
     for article in articles:
         if not (staff or article.is_public):
             continue
-        if not SLUG_RE.match(article.slug) or article.slug == "index":
+        if not SLUG_RE.fullmatch(article.slug) or article.slug == "index":
             # the file name becomes the page's address: only a plain slug is published
             site.warnings.append(f"{article.path}: file name is not an article slug "
                                  "(a-z, 0-9, -; not 'index'): left out of the site")

@@ -24,8 +24,6 @@ ALLOWED_ATTRIBUTES = {
     "td": {"align", "colspan", "rowspan"},
     "th": {"align", "colspan", "rowspan"},
     "code": {"class"},
-    "div": {"class"},
-    "span": {"class"},
     "ol": {"start"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
