@@ -152,3 +152,20 @@ def test_hand_written_page_titles_headings_and_descriptions_lose_addresses(cli, 
             for address in ("bob@example.com", "bob2@example.com", "toc@example.com"):
                 assert address not in text, (path, address)
     assert "About [address hidden]" in (tracker_dir / "site" / "about" / "index.html").read_text()
+
+
+def test_list_and_kb_filters_split_commas_and_ignore_case(cli):
+    cli("issue", "new", "Printer", "-l", "hw,Office,web")
+    assert [i["id"] for i in json.loads(cli("issue", "list", "-l", "hw,office", "--json").output)] == [1]
+    cli("kb", "new", "Printers", "-l", "hw,Office", "-m", "x")
+    assert json.loads(cli("kb", "show", "printers", "--json").output)["tags"] == ["hw", "Office"]
+    assert [a["slug"] for a in json.loads(cli("kb", "list", "-l", "office", "--json").output)] == ["printers"]
+
+
+def test_a_thirteen_digit_folder_is_not_an_issue(cli, tracker_dir):
+    cli("issue", "new", "Real")
+    big = tracker_dir / "issues" / "1234567890123"
+    big.mkdir()
+    (big / "issue.md").write_text((tracker_dir / "issues/1/issue.md").read_text())
+    assert [i["id"] for i in json.loads(cli("issue", "list", "--json").output)] == [1]
+    assert "issues/1234567890123: folder name is not an issue id" in cli("gitdesk", "check", ok=False).output

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .core.tracker import Tracker
 from .errors import GitdeskError, InvalidDocument
 from .issues.model import Problem, comment_from_document
-from .issues.store import ISSUES_DIR, read_document
+from .issues.store import ID_RE, ISSUES_DIR, read_document
 from .kb.store import KB_DIR
 
 
@@ -55,9 +55,9 @@ def _check_issues(tracker: Tracker) -> list[Finding]:
             if not name.startswith("."):
                 findings.append(Finding(rel, None, "unexpected file: issues/ holds one folder per issue"))
             continue
-        if not (name.isascii() and name.isdigit()) or name.startswith("0"):
+        if not ID_RE.fullmatch(name) or not name[0].isdigit():
             canonical = str(int(name)) if (name.isascii() and name.isdigit()) else ""
-            if canonical not in ("", "0") and (folder / canonical).is_dir():  # 07 beside 7: two #7s
+            if canonical not in ("", "0", name) and (folder / canonical).is_dir():  # 07 beside 7
                 findings.append(Finding(rel, None, f"duplicate id: {ISSUES_DIR}/{canonical} "
                                                    f"is also #{canonical}"))
             else:

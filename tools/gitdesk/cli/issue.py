@@ -99,6 +99,7 @@ def list_cmd(ctx, statuses, types, labels, assignee, priorities, customer, visib
     issues, errors = tracker.issues.load_all()
     for err in errors:
         click.echo(f"warning: skipped {err}", err=True)
+    labels = [x.strip() for lab in labels for x in lab.split(",") if x.strip()]
     query = IssueQuery(state=state, statuses=statuses, types=types, labels=labels,
                        priorities=priorities, customer=customer, visibility=visibility,
                        assignee=resolve_user(tracker, assignee) if assignee else None,

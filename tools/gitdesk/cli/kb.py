@@ -27,6 +27,7 @@ def new_cmd(ctx, title, internal, tags, slug, message, file, edit, as_json):
     """Write a new article titled TITLE (public unless --internal)."""
     tracker = get_tracker(ctx)
     body = read_text(message, file, edit) or ""
+    tags = [x for tag in tags for x in tag.split(",")]
     article = actions.new_article(tracker, title, internal=internal, tags=tags, body=body, slug=slug)
     if as_json:
         print_json(article.to_json(with_body=True))
@@ -45,7 +46,8 @@ def list_cmd(ctx, tags, visibility, as_json):
     articles, errors = tracker.kb.load_all()
     for err in errors:
         click.echo(f"warning: skipped {err}", err=True)
-    chosen = [a for a in articles if all(t in a.tags for t in tags)
+    wanted = [x.strip().lower() for tag in tags for x in tag.split(",") if x.strip()]
+    chosen = [a for a in articles if all(t in {have.lower() for have in a.tags} for t in wanted)
               and (not visibility or a.visibility == visibility)]
     if as_json:
         print_json([a.to_json() for a in chosen])

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import GitError
+from ..errors import GitError, LockTimeout
 
 # Variables that would point git at another repository or index than ours.
 _FOREIGN_GIT_VARS = (
@@ -77,7 +77,7 @@ class _IndexLock:
                 break
             except FileExistsError:
                 if time.monotonic() > deadline:
-                    raise GitError(f"git is busy: {self.path} exists (another git command is "
+                    raise LockTimeout(f"git is busy: {self.path} exists (another git command is "
                                    "running; if none is, remove that file)") from None
                 time.sleep(0.05)
         os.close(fd)

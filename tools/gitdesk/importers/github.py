@@ -150,6 +150,11 @@ def _time(value: Any, rel: str, what: str, line: Callable[[], int | None]) -> An
         raise InvalidDocument(rel, f"{what}: {value!r} is not a date", line()) from None
 
 
+def _label(name: object) -> str:
+    """A GitHub label as ours: commas separate our labels, and a label is one short line."""
+    return " ".join(str(name).replace(",", " ").split())[:100]
+
+
 def read_export(path: Path, repo: str | None = None) -> tuple[str | None, list[SourceIssue], int]:
     """Parse an export file; returns (owner/name, issues, number of pull requests left out).
 
@@ -233,7 +238,7 @@ def read_export(path: Path, repo: str | None = None) -> tuple[str | None, list[S
                       at)))
         issues.append(SourceIssue(
             number=number, title=" ".join(str(title).split()), body=str(record.get("body") or ""),
-            closed=STATES[state], labels=list(dict.fromkeys(str(x) for x in labels if x)),
+            closed=STATES[state], labels=list(dict.fromkeys(_label(x) for x in labels if x)),
             author=_login(record.get("author") or record.get("user")),
             created=_time(record.get("createdAt") or record.get("created_at"), rel,
                           f"{label}: createdAt", at),

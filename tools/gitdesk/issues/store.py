@@ -46,7 +46,7 @@ class IssueStore:
             names = os.listdir(folder)
         except FileNotFoundError:
             return []
-        return sorted(int(n) for n in names if (n.isascii() and n.isdigit()) and n[0] != "0"
+        return sorted(int(n) for n in names if ID_RE.fullmatch(n) and n[0] != "#"
                       and (folder / n / "issue.md").is_file())
 
     def next_id(self) -> int:
