@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo test lint install install-test clean
+.PHONY: bench bench-site
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,6 +25,12 @@ test: install-test
 
 lint: install-test
 	$(BIN)/ruff check tools tests hooks
+
+# Speed measurements (minutes, not part of `make test`); results in benchmarks/results/.
+bench: bench-site
+
+bench-site: install
+	$(BIN)/python benchmarks/site/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf site site-staff .pytest_cache

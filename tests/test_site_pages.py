@@ -56,7 +56,9 @@ def test_public_site_has_pages_for_public_things_only(desk):
     site = build_site(desk)
     assert set(_pages(site)) == {
         "issues/1.md", "issues/2.md", "issues/4.md", "issues/index.md", "issues/closed.md",
-        "issues/label/mail.md", "issues/label/billing.md", "kb/ssh-keys.md", "kb/index.md",
+        "issues/label/mail.md", "issues/label/billing.md", "issues/type/bug.md",
+        "kb/ssh-keys.md", "kb/index.md",
+        "reports/index.md",
     }
     pages = _pages(site)
     open_index, closed_index = pages["issues/index.md"].html, pages["issues/closed.md"].html
@@ -92,7 +94,7 @@ def test_staff_site_has_everything_and_marks_internal_notes(desk):
     assert "Customer is angry" in note_page and "Internal note" in note_page
     assert 'class="gd-comment gd-internal"' in note_page
     assert "note-file.txt" in note_page
-    assert "visibility: private" in pages["issues/3.md"].html
+    assert '<span class="gd-key">visibility</span> private' in pages["issues/3.md"].html
     assert "carol@example.org" in pages["issues/3.md"].html  # staff see the customer
     assert "Internal article" in pages["kb/runbook.md"].html
     assert "issues/4/files/note-file.txt" in [a.src_uri for a in site.assets]
@@ -100,7 +102,7 @@ def test_staff_site_has_everything_and_marks_internal_notes(desk):
 
 def test_empty_tracker_still_has_its_index_pages(tracker):
     pages = _pages(build_site(tracker))
-    assert set(pages) == {"issues/index.md", "issues/closed.md", "kb/index.md"}
+    assert set(pages) == {"issues/index.md", "issues/closed.md", "kb/index.md", "reports/index.md"}
     assert "None." in pages["issues/index.md"].html
     assert "No articles yet." in pages["kb/index.md"].html
 
@@ -278,14 +280,16 @@ EVIL = [
 ]
 
 
-def _assert_harmless(markup: str, where: str) -> None:
+def _assert_harmless(markup: str, where: str, charts: bool = False) -> None:
+    """``charts``: the page draws SVG charts and styles them itself (no ticket text in it)."""
     parser = _Tags()
     parser.feed(markup)
     for tag, attrs in parser.tags:
-        assert tag not in DANGEROUS_TAGS, f"{where}: <{tag}> survived"
+        assert tag not in DANGEROUS_TAGS - ({"style", "svg"} if charts else set()), \
+            f"{where}: <{tag}> survived"
         for name, value in attrs:
             assert not name.lower().startswith("on"), f"{where}: {name} on <{tag}> survived"
-            assert name.lower() != "style", f"{where}: style on <{tag}> survived"
+            assert charts or name.lower() != "style", f"{where}: style on <{tag}> survived"
             if name.lower() in ("href", "src", "action", "formaction", "xlink:href", "data"):
                 bare = re.sub(r"[\x00-\x20]", "", value or "").lower()
                 assert not bare.startswith(("javascript:", "vbscript:", "data:")), \
@@ -305,7 +309,7 @@ def test_html_in_every_field_is_escaped_or_sanitized(tracker, tmp_path, staff):
                            tags=['<img src=x onerror=alert(3)>'], body=evil)
     site = build_site(tracker, staff=staff)
     for page in site.pages:
-        _assert_harmless(page.html, page.src_uri)
+        _assert_harmless(page.html, page.src_uri, charts=page.src_uri == "reports/index.md")
         assert "<" not in page.title and ">" not in page.title and '"' not in page.title
     issue = _pages(site)["issues/1.md"].html
     assert "&lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt;" in issue  # shown, not run
@@ -418,3 +422,214 @@ def test_unreadable_issue_is_left_out_with_a_warning(tracker):
     site = build_site(tracker)
     assert "issues/2.md" not in _pages(site) and "issues/1.md" in _pages(site)
     assert len(site.warnings) == 1 and "issues/2/issue.md" in site.warnings[0]
+
+
+# -- pages that help -------------------------------------------------------------------------
+
+def test_issue_references_link_public_issues_and_name_private_ones_by_number(tracker):
+    actions.new_issue(tracker, "Public target", type="bug", visibility="public")
+    actions.new_issue(tracker, "Secret target", visibility="private")
+    actions.new_issue(tracker, "Referrer", type="bug", visibility="public",
+                      body="Same as #1, see #2 and #99.\n\n`#1` in code, owner/repo#1, "
+                           "[#2 link](https://example.com/), x#1\n\n```\n#1 in a block\n```")
+    actions.add_comment(tracker, 3, "Duplicate of #2.")
+    kb_actions.new_article(tracker, "Guide", slug="guide", body="Fixed in #1, not #2.")
+    pages = _pages(build_site(tracker))
+    issue, guide = pages["issues/3.md"].html, pages["kb/guide.md"].html
+    assert 'Same as <a class="gd-ref" href="../1/" title="Public target">#1</a>, see ' in issue
+    assert '<span class="gd-ref gd-ref-private">#2 (private)</span> and #99.' in issue
+    assert "Duplicate of <span class=\"gd-ref gd-ref-private\">#2 (private)</span>." in issue
+    assert "<code>#1</code>" in issue and "owner/repo#1" in issue and "x#1" in issue
+    assert ">#2 link</a>" in issue and "#1 in a block" in issue
+    assert issue.count('class="gd-ref"') == 1
+    assert 'href="../../issues/1/"' in guide and "#2 (private)" in guide
+    assert all("Secret target" not in p.html for p in pages.values())
+    staff = _pages(build_site(tracker, staff=True))["issues/3.md"].html
+    assert 'title="Secret target">#2</a>' in staff  # staff see every issue
+
+
+def test_type_pages_list_issues_of_one_type_and_the_index_links_them(tracker):
+    actions.new_issue(tracker, "A bug", type="bug", visibility="public", labels=["mail"])
+    actions.new_issue(tracker, "A wish", type="feature", visibility="public")
+    actions.new_issue(tracker, "Closed bug", type="bug", visibility="public")
+    actions.close(tracker, 3)
+    actions.new_issue(tracker, "Hidden task", type="task", visibility="private")
+    pages = _pages(build_site(tracker))
+    assert {"issues/type/bug.md", "issues/type/feature.md"} <= set(pages)
+    assert "issues/type/task.md" not in pages  # only types of shown issues
+    bugs = pages["issues/type/bug.md"]
+    assert "A bug" in bugs.html and "Closed bug" in bugs.html and "A wish" not in bugs.html
+    assert "2 issue(s): 1 open, 1 closed." in bugs.html
+    assert bugs.html.index("A bug") < bugs.html.index("Closed bug")  # open ones first
+    index = pages["issues/index.md"].html
+    assert 'href="type/bug/">bug <span class="gd-count">2</span></a>' in index
+    assert 'href="label/mail/">mail <span class="gd-count">1</span></a>' in index
+    issue = pages["issues/1.md"].html
+    assert 'href="../type/bug/"><span class="gd-key">type</span> bug</a>' in issue
+    assert '<a class="gd-badge gd-label" href="../label/mail/">mail</a>' in issue
+    assert "Type: bug" == bugs.title and not bugs.search  # lists stay out of the search index
+    assert "search:\n  exclude: true" in bugs.content
+    assert "exclude" not in pages["issues/1.md"].content
+
+
+def test_issue_page_shows_badges_dates_and_comment_timeline(tracker, monkeypatch):
+    monkeypatch.setenv("GITDESK_NOW", "2026-01-02T03:04:05Z")
+    actions.new_issue(tracker, "Timeline", type="bug", priority="high", visibility="public",
+                      labels=["mail", "dns"], body="Body")
+    monkeypatch.setenv("GITDESK_NOW", "2026-01-03T10:00:00Z")
+    actions.add_comment(tracker, 1, "First answer")
+    monkeypatch.setenv("GITDESK_NOW", "2026-01-04T11:30:00Z")
+    actions.add_comment(tracker, 1, "Second answer")
+    monkeypatch.setenv("GITDESK_NOW", "2026-01-05T12:00:00Z")
+    actions.add_comment(tracker, 1, "Internal remark", internal=True)
+    page = _pages(build_site(tracker))["issues/1.md"].html
+    assert '<span class="gd-key">status</span> new' in page
+    assert '<span class="gd-key">priority</span> high' in page
+    assert "gd-priority-high" in page and "gd-status gd-status-new gd-open" in page
+    assert 'Opened <time datetime="2026-01-02T03:04:05Z">2026-01-02 03:04 UTC</time>' in page
+    # updated: the newest comment this page shows, not the internal note's time
+    assert 'updated <time datetime="2026-01-04T11:30:00Z">' in page
+    assert "2026-01-05" not in page
+    assert page.index("First answer") < page.index("Second answer")
+    assert '<ol class="gd-timeline"><li class="gd-comment" id="comment-1">' in page
+    assert 'href="#comment-2"' in page and "Comments (2)" in page
+    assert 'href="../">← All open issues</a>' in page
+
+
+def test_articles_and_issues_link_each_other_both_ways(tracker):
+    actions.new_issue(tracker, "Names the article", type="bug", visibility="public")
+    actions.new_issue(tracker, "Named by the article", type="bug", visibility="public")
+    actions.new_issue(tracker, "Private, names it", visibility="private")
+    actions.new_issue(tracker, "Unrelated", type="bug", visibility="public")
+    _write(tracker.root, "kb/dns.md",
+           "---\ntitle: DNS guide\nvisibility: public\nissues: [2, 3]\n---\n\nText\n")
+    actions.set_fields(tracker, 1, [("kb", "=", "dns")])
+    actions.set_fields(tracker, 3, [("kb", "=", "dns")])
+    pages = _pages(build_site(tracker))
+    article = pages["kb/dns.md"].html
+    related = article[article.index("Related issues"):]
+    assert "Names the article" in related and "Named by the article" in related
+    assert "Unrelated" not in related and "Private" not in related and "issues/3" not in related
+    for number in (1, 2):
+        assert 'href="../../kb/dns/">DNS guide</a>' in pages[f"issues/{number}.md"].html
+    assert "DNS guide" not in pages["issues/4.md"].html
+    staff = _pages(build_site(tracker, staff=True))
+    assert "Private, names it" in staff["kb/dns.md"].html
+    assert "DNS guide" in staff["issues/3.md"].html
+
+
+def test_remote_images_become_links_and_attachment_images_stay(tracker):
+    actions.new_issue(tracker, "Pixels", type="bug", visibility="public", body=(
+        "![logo](files/logo.png) ![pixel](https://track.example/p.gif) "
+        '<img src="//track.example/q.gif"> <img src="/\\track.example/r.gif" alt="r"> '
+        '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" alt="d">'))
+    page = _pages(build_site(tracker))["issues/1.md"].html
+    assert '<img alt="logo" src="files/logo.png">' in page
+    assert "<img" not in page.replace('<img alt="logo" src="files/logo.png">', "")
+    assert ('<a class="gd-image" href="https://track.example/p.gif" '
+            'rel="nofollow noopener noreferrer">[image: pixel]</a>') in page
+    assert 'href="//track.example/q.gif"' in page and "[image: r]" in page
+    assert "data:" not in page and "[d]" in page
+
+
+def test_ticket_text_reads_as_on_github(tracker):
+    body = ("#5 is back\nsecond line\nSteps:\n- one\n- two\n\n# Heading\n\n```\n#!/bin/sh\n# comment\n```")
+    actions.new_issue(tracker, "Markdown", type="bug", visibility="public", body=body)
+    kb_actions.new_article(tracker, "Article", slug="article", body="# Top\n\ntext\nwrapped\n\n## Sub")
+    pages = _pages(build_site(tracker))
+    page = pages["issues/1.md"].html
+    assert "<p>#5 is back<br>\nsecond line<br>\nSteps:</p>\n<ul>\n<li>one</li>" in page
+    assert "<h3>Heading</h3>" in page and "<h1>Heading" not in page  # below the page's own
+    assert "#!/bin/sh\n# comment\n</code></pre>" in page
+    article = pages["kb/article.md"].html
+    assert "<h2>Top</h2>" in article and "<h3>Sub</h3>" in article
+    assert "<p>text\nwrapped</p>" in article  # a KB article is plain Markdown
+
+
+def test_titles_cannot_break_out_of_theme_markup(tracker):
+    actions.new_issue(tracker, 'It\'s "quoted" </title><b>bold</b> & more', type="bug",
+                      visibility="public")
+    page = _pages(build_site(tracker))["issues/1.md"]
+    assert page.title == "#1 It’s ”quoted” ‹/title›‹b›bold‹/b› & more"
+    assert ("It&#x27;s &quot;quoted&quot; &lt;/title&gt;&lt;b&gt;bold&lt;/b&gt; &amp; more"
+            in page.html)
+
+
+# -- one real build: searchable, and nothing loaded from another host ------------------------
+
+# Tags that make a browser fetch something when the page is shown (a plain <a href> does not).
+_FETCHING = {("script", "src"), ("img", "src"), ("iframe", "src"), ("source", "src"),
+             ("video", "src"), ("audio", "src"), ("embed", "src"), ("object", "data")}
+_FETCHING_LINKS = {"stylesheet", "preload", "modulepreload", "preconnect", "dns-prefetch",
+                   "icon", "manifest", "prefetch"}
+_CSS_URL_RE = re.compile(r"""@import\s+(?:url\()?\s*["']?([^"')\s;]+)|url\(\s*["']?([^"')]+)""")
+
+
+def _remote(url: str) -> bool:
+    bare = re.sub(r"[\x00-\x20]", "", url).lower()
+    return bool(re.match(r"^([a-z][a-z0-9+.-]*:|//|/\\|\\\\)", bare)) and not bare.startswith("data:")
+
+
+class _Fetches(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.urls: list[str] = []
+        self.styles: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        values = dict(attrs)
+        self.urls += [v or "" for (t, a) in _FETCHING if t == tag for k, v in attrs if k == a]
+        if tag == "link" and _FETCHING_LINKS & set((values.get("rel") or "").lower().split()):
+            self.urls.append(values.get("href") or "")
+        self.styles.append(values.get("style") or "")
+        self._in_style = tag == "style"
+
+    def handle_data(self, data):
+        if self._in_style:
+            self.styles.append(data)
+
+
+@pytest.mark.slow
+def test_real_build_is_searchable_and_loads_nothing_from_another_host(desk, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    kb_actions.new_article(desk, "Remote picture", slug="remote-picture",
+                           body="![x](https://cdn.example/x.png) <link rel=stylesheet href=//cdn.example/a.css>")
+    out = tmp_path / "out"
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+    run = subprocess.run([str(mkdocs), "build", "-q", "-d", str(out)], cwd=desk.root,
+                         capture_output=True, text=True, env={**__import__("os").environ,
+                                                              "NO_MKDOCS_2_WARNING": "1"})
+    assert run.returncode == 0, run.stderr
+    pages = sorted(out.rglob("*.html"))
+    assert len(pages) >= 10
+    fetched = 0
+    for page in pages:
+        parser = _Fetches()
+        parser.feed(page.read_text(encoding="utf-8"))
+        for url in parser.urls:
+            assert not _remote(url), f"{page.relative_to(out)} loads {url}"
+            fetched += 1
+        for css in parser.styles:
+            for match in _CSS_URL_RE.finditer(css):
+                assert not _remote(match.group(1) or match.group(2)), f"{page}: {match.group(0)}"
+    assert fetched > 3 * len(pages)  # the theme's own scripts and styles were seen
+    sheets = list(out.rglob("*.css"))
+    assert any(p.name == "gitdesk.css" for p in sheets) and len(sheets) >= 3
+    for sheet in sheets:
+        for match in _CSS_URL_RE.finditer(sheet.read_text(encoding="utf-8")):
+            url = match.group(1) or match.group(2)
+            assert not _remote(url), f"{sheet.relative_to(out)}: {url}"
+    assert "gitdesk/gitdesk.css" in (out / "issues/1/index.html").read_text()
+
+    index = json.loads((out / "search/search_index.json").read_text(encoding="utf-8"))
+    where = {doc["location"].split("#")[0] for doc in index["docs"]}
+    assert {"issues/1/", "issues/2/", "issues/4/", "kb/ssh-keys/", "kb/remote-picture/"} <= where
+    assert not {"issues/3/", "kb/runbook/", "issues/", "issues/closed/", "issues/label/mail/",
+                "issues/type/bug/"} & where  # private things, and the lists of issues
+    text = json.dumps(index)
+    assert "Mail to our host bounces" in text and "Use ed25519" in text
+    assert "Secret" not in text and "Restart it" not in text

@@ -36,6 +36,7 @@ nav:
   - Home: index.md
   - Issues: issues/index.md
   - Knowledge base: kb/index.md
+  - Reports: reports/index.md
 validation:
   nav:
     omitted_files: ignore

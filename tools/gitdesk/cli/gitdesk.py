@@ -97,3 +97,55 @@ def site_build_cmd(ctx, staff, site_dir):
 
     out = build(get_tracker(ctx), staff=staff, out_dir=Path(site_dir) if site_dir else None)
     click.echo(f"Built {'staff' if staff else 'public'} site: {out / 'index.html'}")
+
+
+@site_group.command("serve")
+@click.option("--staff", is_flag=True, help="Preview the staff site (this machine only).")
+@click.option("-a", "--dev-addr", "address", default="127.0.0.1:8000", show_default=True,
+              metavar="HOST:PORT", help="Where to listen.")
+@click.pass_context
+def site_serve_cmd(ctx, staff, address):
+    """Live preview that rebuilds when an issue, comment or KB file changes (Ctrl-C stops)."""
+    from ..site.serve import serve
+
+    serve(get_tracker(ctx), staff=staff, address=address)
+
+
+@site_group.command("stage")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--staff", is_flag=True, help="The staff site's pages (never into the public folder).")
+@click.option("--directory-urls/--no-directory-urls", default=True, show_default=True,
+              help="Link pages as page/ (MkDocs' default) or page.html.")
+@click.pass_context
+def site_stage_cmd(ctx, folder, staff, directory_urls):
+    """Write the site's pages, attachments and docs/ into FOLDER for another generator."""
+    from ..site.stage import stage
+
+    staged = stage(get_tracker(ctx), Path(folder), staff=staff, directory_urls=directory_urls)
+    for warning in staged.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if staged.skipped:
+        click.echo(f"left out of docs/: {', '.join(staged.skipped)}", err=True)
+    click.echo(f"Staged {'staff' if staff else 'public'} site: {staged.pages} pages, "
+               f"{staged.attachments} attachments, {staged.hand_written} hand-written files "
+               f"in {staged.folder}")
+
+
+@site_group.command("audit")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--staff", is_flag=True,
+              help="A staff site: check only for scripts (it holds private data by design).")
+@click.pass_context
+def site_audit_cmd(ctx, folder, staff):
+    """Check a built site: no private text, e-mail address or foreign script in any file.
+
+    Prints one line per problem (FILE: what (text found)) and exits 1, or prints ok.
+    """
+    from ..site.audit import audit_site
+    from .common import clean
+
+    findings = audit_site(Path(folder), get_tracker(ctx), content=not staff)
+    for finding in findings:
+        click.echo(clean(finding))
+    click.echo(f"{len(findings)} problem(s)" if findings else "ok", err=bool(findings))
+    ctx.exit(1 if findings else 0)

@@ -20,10 +20,12 @@ from .build import check_staff_output
 from .pages import build_site
 from .render import redact, redact_html
 
-__all__ = ["on_config", "on_files", "on_page_content"]
+__all__ = ["on_config", "on_files", "on_page_markdown", "on_page_content", "on_serve", "on_post_page"]
 
 log = logging.getLogger("mkdocs.plugins.gitdesk")
 _html: dict[str, str] = {}  # src_uri -> the finished HTML of each generated page, this build
+THEME_CSS = Path(__file__).with_name("theme") / "gitdesk.css"  # the look of generated pages
+THEME_SRC = "assets/gitdesk/gitdesk.css"
 
 
 def _staff() -> bool:
@@ -41,6 +43,8 @@ def on_config(config):
             check_staff_output(_root(config), Path(config.site_dir))
         except GitdeskError as err:
             raise PluginError(f"gitdesk: {err}") from None
+    if THEME_SRC not in config.extra_css:
+        config.extra_css.append(THEME_SRC)
     return config
 
 
@@ -61,9 +65,17 @@ def on_files(files: Files, config) -> Files:
             files.remove(old)
         files.append(File.generated(config, page.src_uri, content=page.content))
         _html[page.src_uri] = page.html
+    if files.get_file_from_path(THEME_SRC) is None:
+        files.append(File.generated(config, THEME_SRC, abs_src_path=str(THEME_CSS)))
     for asset in content.assets:
         files.append(File.generated(config, asset.src_uri, abs_src_path=str(asset.path)))
     return files
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    """A generated page is already HTML (put back in on_page_content): give Markdown
+    nothing to read, which saves converting every issue page twice."""
+    return "" if page.file.src_uri in _html and page.file.generated_by else markdown
 
 
 def on_page_content(html: str, page, config, files) -> str:
@@ -90,3 +102,13 @@ def on_page_content(html: str, page, config, files) -> str:
 def on_post_page(output: str, page, config) -> str:
     """The last look at each public page: nothing the theme printed keeps an address."""
     return output if _staff() else redact_html(output)
+
+
+def on_serve(server, config, builder):
+    """Live preview: a change to any issue, comment, attachment, KB article or gitdesk.yml
+    rebuilds the site, as a change under docs/ does."""
+    from .serve import watched_paths
+
+    for path in watched_paths(_root(config)):
+        server.watch(path)
+    return server
