@@ -123,7 +123,7 @@ def test_public_page_shows_every_chart_and_its_numbers(desk):
     assert close == {"2026-02 · median": 36, "2026-02 · 90th percentile": 36,
                      "2026-03 · median": 2, "2026-03 · 90th percentile": 2}  # days
     summary = re.search(r'<div class="gd-report-summary"><table>.*?</table>', html).group(0)
-    cells = dict(re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", summary))
+    cells = dict(re.findall(r"<tr><td><strong>(.*?)</strong></td><td>(.*?)</td></tr>", summary))
     assert cells["Open now"] == "1" and cells["Open, not yet answered"] == "1"
     assert cells["Opened in 2026-01 to 2026-03"] == "3"
     assert cells["Time to first response: median / 90th percentile"] == "3 h / 3 h (1 issues)"
@@ -149,7 +149,7 @@ def test_a_private_issue_changes_no_public_number_but_every_staff_one(desk, monk
     flow = {k: v for k, (v, _) in _tips(_charts(staff)["gd-chart-flow"]).items()}
     assert flow["2026-02 · opened"] == 2 and flow["2026-02 · closed"] == 2
     # the internal note on #2 is no response, not even on the staff site: #2 stays unanswered
-    cells = dict(re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", staff))
+    cells = dict(re.findall(r"<tr><td><strong>(.*?)</strong></td><td>(.*?)</td></tr>", staff))
     assert cells["Open, not yet answered"] == "1"
     assert cells["Time to first response: median / 90th percentile"] == "13.5 h / 21.9 h (2 issues)"
 
@@ -181,7 +181,7 @@ def test_empty_tracker_has_a_reports_page_without_charts(tracker, monkeypatch):
     monkeypatch.setenv("GITDESK_NOW", NOW)
     html = _page(tracker)
     assert "No issues yet." in html and "<svg" not in html
-    assert re.search(r"<th>Open now</th><td>0</td>", html)
+    assert re.search(r"<td><strong>Open now</strong></td><td>0</td>", html)
 
 
 # -- the chart writer ---------------------------------------------------------------------

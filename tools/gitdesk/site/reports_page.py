@@ -86,7 +86,8 @@ def _summary(report: Report) -> str:
         ("Time to close: median / 90th percentile",
          f"{human(report.close.median)} / {human(report.close.p90)} ({report.close.count} issues)"),
     ]
-    body = "".join(f"<tr><th>{esc(name)}</th><td>{esc(value)}</td></tr>" for name, value in rows)
+    body = "".join(f"<tr><td><strong>{esc(name)}</strong></td><td>{esc(value)}</td></tr>"
+                   for name, value in rows)  # td, not th: Material borders th rows differently
     # a plain <table>: Material styles only tables without a class
     return f'<div class="gd-report-summary"><table><tbody>{body}</tbody></table></div>'
 
