@@ -63,7 +63,7 @@ def check_staff_output(root: Path, out: Path) -> None:
             raise BuildFailed(f"refusing to write the staff site into the public folder {public}")
 
 
-def _check_output(root: Path, out: Path) -> None:
+def check_output(root: Path, out: Path) -> None:
     """Refuse an output folder whose replacement would lose work: the tracker, its data, a
     folder holding it, or any non-empty folder that is not a site built before."""
     root = root.resolve()
@@ -95,7 +95,7 @@ def build(tracker: Tracker, staff: bool = False, out_dir: Path | None = None) ->
     out = Path(out_dir or default).resolve()
     if staff:
         check_staff_output(tracker.root, out)
-    _check_output(tracker.root, out)
+    check_output(tracker.root, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     pending = None if staff else _read_private_meanwhile(tracker)
     try:
@@ -148,7 +148,7 @@ def _build(tracker: Tracker, staff: bool, out: Path, config_file: Path, pending)
     if findings:
         shutil.rmtree(tmp, ignore_errors=True)
         raise AuditFailed(findings, out)
-    _swap(tmp, out)
+    swap_in(tmp, out)
     for warning in collect.warnings:
         sys.stderr.write(f"warning: {_one_line(warning)}\n")
     return out
@@ -232,7 +232,7 @@ def _one_line(err: object) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
-def _swap(new: Path, out: Path) -> None:
+def swap_in(new: Path, out: Path) -> None:
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}-old-{os.getpid()}")

@@ -17,15 +17,13 @@ from mkdocs.structure.files import File, Files
 from ..core.tracker import Tracker
 from ..errors import GitdeskError
 from .build import check_staff_output
-from .pages import build_site
+from .pages import THEME_CSS, THEME_SRC, build_site
 from .render import redact, redact_html
 
 __all__ = ["on_config", "on_files", "on_page_markdown", "on_page_content", "on_serve", "on_post_page"]
 
 log = logging.getLogger("mkdocs.plugins.gitdesk")
 _html: dict[str, str] = {}  # src_uri -> the finished HTML of each generated page, this build
-THEME_CSS = Path(__file__).with_name("theme") / "gitdesk.css"  # the look of generated pages
-THEME_SRC = "assets/gitdesk/gitdesk.css"
 
 
 def _staff() -> bool:

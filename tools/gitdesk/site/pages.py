@@ -24,6 +24,9 @@ from . import views
 from .render import EMAIL_RE, person, plain_title, redact, redact_html
 from .views import Links, View, facet_sources, issue_src
 
+THEME_CSS = Path(__file__).with_name("theme") / "gitdesk.css"  # the look of generated pages
+THEME_SRC = "assets/gitdesk/gitdesk.css"  # where the site serves it
+
 
 @dataclass
 class Page:

@@ -21,14 +21,10 @@ from pathlib import Path
 from ..core.tracker import Tracker
 from ..errors import GitdeskError
 from .audit import audit_site
-from .build import MARKER, _check_output, _swap, check_staff_output
-from .pages import Page, build_site
+from .build import MARKER, check_output, check_staff_output, swap_in
+from .pages import THEME_CSS, THEME_SRC, Page, build_site
 from .render import EMAIL_RE, HIDDEN, redact_html
 
-# The stylesheet of the generated pages, where the hook publishes it (mkdocs_hooks.THEME_SRC):
-# a generator lists it in its extra_css.
-THEME_CSS = Path(__file__).with_name("theme") / "gitdesk.css"
-THEME_SRC = "assets/gitdesk/gitdesk.css"
 # Names an editor, a merge or a patch leaves beside the real file: never published.
 LEFTOVER_SUFFIXES = ("~", ".orig", ".rej", ".bak", ".swp", ".swo", ".tmp")
 
@@ -52,7 +48,7 @@ def stage(tracker: Tracker, out: Path, staff: bool = False, directory_urls: bool
     out = Path(out).resolve()
     if staff:
         check_staff_output(tracker.root, out)
-    _check_output(tracker.root, out)
+    check_output(tracker.root, out)
     content = build_site(tracker, staff=staff, directory_urls=directory_urls)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
@@ -74,7 +70,7 @@ def stage(tracker: Tracker, out: Path, staff: bool = False, directory_urls: bool
                 raise StageFailed("site stage failed the audit: "
                                   + "; ".join(str(f) for f in findings[:3]) + more)
         (tmp / MARKER).write_text("Staged by gitdesk site stage; replaced by the next stage.\n")
-        _swap(tmp, out)
+        swap_in(tmp, out)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         raise StageFailed(f"site stage failed: {err.strerror or err}: {err.filename or out}") from None
