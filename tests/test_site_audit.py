@@ -116,12 +116,17 @@ def test_a_leak_made_by_hand_fails_the_build_and_keeps_the_old_site(desk, kind):
     assert _tree(desk / "site") == before
     _no_leftovers(desk)
     # the same leak built by plain MkDocs is reported by the audit command
+    audit = _plain_build_then_audit(desk)
+    assert audit.returncode == 1
+    assert finding in audit.stdout and "problem(s)" in audit.stderr
+
+
+def _plain_build_then_audit(desk):
+    """Build with plain MkDocs (no gitdesk audit inside), then run the audit command."""
     run = subprocess.run([str(MKDOCS), "build", "-q"], cwd=desk, capture_output=True, text=True,
                          env={**os.environ, **QUIET})
     assert run.returncode == 0, run.stderr
-    audit = _site(desk, "audit", "site")
-    assert audit.returncode == 1
-    assert finding in audit.stdout and "problem(s)" in audit.stderr
+    return _site(desk, "audit", "site")
 
 
 def test_a_nav_entry_naming_a_private_issue_fails_the_build(desk):
@@ -136,10 +141,7 @@ def test_a_nav_entry_naming_a_private_issue_fails_the_build(desk):
     assert f"404.html: private issue #2 (#2 {PRIVATE_TITLE})" in result.stderr, result.stderr
     assert _tree(desk / "site") == before
     _no_leftovers(desk)
-    run = subprocess.run([str(MKDOCS), "build", "-q"], cwd=desk, capture_output=True, text=True,
-                         env={**os.environ, **QUIET})
-    assert run.returncode == 0, run.stderr
-    audit = _site(desk, "audit", "site")
+    audit = _plain_build_then_audit(desk)
     assert audit.returncode == 1 and f"#2 {PRIVATE_TITLE}" in audit.stdout
 
 
