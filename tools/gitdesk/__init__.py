@@ -7,7 +7,7 @@ The public Python API (what the CLI, the mail gateway and the site are built on)
     issue = tracker.issues.load(42, comments=True)
 """
 
-from .core.tracker import Tracker
+from .app import Tracker
 from .errors import Conflict, GitdeskError, InvalidDocument, InvalidValue, LockTimeout, NotFound
 from .issues.model import Comment, Issue
 from .kb.model import Article

@@ -98,10 +98,93 @@ class Schema:
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    """The ``mail:`` block: how the desk receives and sends email (the manual's Mail article)."""
+
+    address: str = "support@desk.example.com"
+    sender: str = ""                 # the From of outgoing mail ('from' in the file)
+    aliases: tuple[str, ...] = ()    # other addresses that reach the desk
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str = ""              # the password is a secret: GITDESK_SMTP_PASSWORD
+    smtp_tls: str = "none"           # none, starttls or ssl
+    max_bytes: int = 25 * 1024 * 1024
+    ticket_type: str = "ticket"
+    reopen: dict[str, str] = field(default_factory=lambda: {
+        "waiting": "open", "resolved": "open", "closed": "open"})
+    notify_staff: str = "all"        # all, assignee (all when unassigned) or none
+    acknowledge: bool = True
+    cc_from_headers: bool = False
+    staff_replies: str = "public"    # a staff member's mail to a ticket: public reply or internal
+    retry_hours: float = 48.0
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2].lower()
+
+    @property
+    def local_part(self) -> str:
+        return self.address.rpartition("@")[0].lower()
+
+
+_MAIL_CHOICES = {"smtp_tls": ("none", "starttls", "ssl"), "notify_staff": ("all", "assignee", "none"),
+                 "staff_replies": ("public", "internal")}
+
+
+def parse_mail(raw: Any, schema: "Schema", path: str, line: int | None) -> MailSettings:
+    """Validate the mail block; every problem names the key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InvalidDocument(path, "mail must be a mapping", line)
+
+    def fail(key: str, why: str) -> InvalidDocument:
+        return InvalidDocument(path, f"mail.{key}: {why}", line)
+
+    statuses = schema.statuses
+    values: dict[str, Any] = {"reopen": {s: schema.reopen_status for s in ("waiting", "resolved", "closed")
+                                         if s in statuses and s != schema.reopen_status}}
+    defaults = MailSettings()
+    for key, value in raw.items():
+        name = "sender" if key == "from" else key
+        if name not in MailSettings.__dataclass_fields__ or name == "sender" and key != "from":
+            raise fail(key, "unknown setting")
+        default = getattr(defaults, name)
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise fail(key, "must be true or false")
+        elif isinstance(default, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise fail(key, "must be a positive number")
+            value = type(default)(value)
+        elif isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) and "@" in v for v in value):
+                raise fail(key, "must be a list of email addresses")
+            value = tuple(v.strip().lower() for v in value)
+        elif isinstance(default, dict):
+            if not isinstance(value, dict) or not all(k in statuses and v in statuses
+                                                      for k, v in value.items()):
+                raise fail(key, f"must map statuses to statuses ({', '.join(statuses)})")
+        elif not isinstance(value, str):
+            raise fail(key, "must be text")
+        if key in _MAIL_CHOICES and value not in _MAIL_CHOICES[key]:
+            raise fail(key, f"{value!r} is not one of {', '.join(_MAIL_CHOICES[key])}")
+        values[name] = value
+    mail = MailSettings(**values)
+    if mail.address.count("@") != 1 or not mail.local_part or "." not in mail.domain:
+        raise fail("address", f"{mail.address!r} is not an email address")
+    if "+" in mail.local_part:
+        raise fail("address", "must not contain '+' (reply addresses add +ticket.token to it)")
+    if mail.ticket_type not in schema.types:
+        raise fail("ticket_type", f"{mail.ticket_type!r} is not a type of the schema")
+    return mail
+
+
+@dataclass(frozen=True)
 class Settings:
     name: str
     site_url: str
-    mail: dict[str, Any]
+    mail: MailSettings
     staff: tuple[StaffMember, ...]
     schema: Schema
     raw: dict[str, Any] = field(compare=False, repr=False, default_factory=dict)
@@ -181,7 +264,7 @@ def parse_settings(data: dict[str, Any], path: str = SETTINGS_FILE,
     return Settings(
         name=str(data.get("name") or "gitdesk"),
         site_url=str(data.get("site_url") or ""),
-        mail=dict(data.get("mail") or {}),
+        mail=parse_mail(data.get("mail"), schema, path, lines.get("mail")),
         staff=tuple(staff),
         schema=schema,
         raw=data,

@@ -40,7 +40,7 @@ class Group(click.Group):
 
 
 def get_tracker(ctx: click.Context):
-    from ..core.tracker import Tracker
+    from ..app import Tracker
 
     obj = ctx.find_root().ensure_object(dict)
     if "tracker" not in obj:

@@ -8,11 +8,15 @@ from pathlib import Path
 import click
 
 from .common import get_tracker, json_option, print_json, root_group
+from .mail import mail_group
 
 
-@root_group("gitdesk", "Set up, check, import into and publish a gitdesk tracker.")
+@root_group("gitdesk", "Set up, check, import into and publish a gitdesk tracker; run its mail gateway.")
 def main(ctx: click.Context) -> None:
     pass
+
+
+main.add_command(mail_group)
 
 
 @main.command("init")
@@ -79,6 +83,36 @@ def import_github_cmd(ctx, file, repo, as_json):
     click.echo(f"{result.repo or file}: {result.created} new, {result.updated} updated, "
                f"{result.unchanged} unchanged, {result.comments} comments added, "
                f"{result.skipped_pulls} pull requests left out"
+               + (f"; commit {result.commit[:8]}" if result.commit else "; nothing to commit"))
+
+
+@import_group.command("mbox")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--status", help="The status imported tickets get (e.g. closed for old mail).")
+@json_option
+@click.pass_context
+def import_mbox_cmd(ctx, file, status, as_json):
+    """Turn an mbox inbox into tickets, one per thread, in one commit; nobody is mailed."""
+    from ..mail.mbox_import import import_mbox
+    from .common import clean
+
+    tracker = get_tracker(ctx)
+    if status and status not in tracker.settings.schema.statuses:
+        raise click.BadParameter(f"{status!r} is not a status of gitdesk.yml", param_hint="--status")
+    show = sys.stderr.isatty() and not as_json
+
+    def progress(n: int, total: int) -> None:
+        if show and (n == total or n % 25 == 0):
+            click.echo(f"\rthreads {n}/{total}", err=True, nl=n == total)
+
+    result = import_mbox(tracker, Path(file), status=status, progress=progress)
+    if as_json:
+        print_json(result.to_json())
+        return
+    for line in result.quarantined:
+        click.echo(clean(f"quarantined {line}"), err=True)
+    click.echo(f"{file}: {result.tickets} tickets, {result.comments} comments, "
+               f"{result.duplicates} already here, {len(result.quarantined)} quarantined"
                + (f"; commit {result.commit[:8]}" if result.commit else "; nothing to commit"))
 
 

@@ -223,6 +223,18 @@ class Repo:
                               capture_output=True)
         return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
 
+    def blob_at_head(self, rel: str) -> str | None:
+        """The object id of ``rel`` in HEAD, or None if HEAD has no such file."""
+        out = self.run("rev-parse", "-q", "--verify", f"HEAD:{rel}")
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    def changed_paths(self, old: str, new: str, prefix: str) -> list[str] | None:
+        """Paths under ``prefix`` that differ between two commits; None if ``old`` is unknown."""
+        if self.run("cat-file", "-e", f"{old}^{{commit}}").returncode != 0:
+            return None
+        out = self.git("diff", "--name-only", "--no-renames", "-z", old, new, "--", prefix)
+        return [p for p in out.split("\0") if p]
+
     # -- history ------------------------------------------------------------------
     def log(self, path: str, limit: int | None = None) -> list[LogEntry]:
         fmt = "%H%x1f%an%x1f%ae%x1f%aI%x1f%s%x1e"

@@ -3,6 +3,10 @@
 ``with tracker.change() as ch:`` takes the tracker's lock, lets the caller write files,
 and commits exactly those files as one commit; if anything fails, every touched file is
 put back as it was and nothing is committed.
+
+Actions also record what happened (``ch.events``). Subscribers (the mail outbox, wired in
+by ``gitdesk.app``) see those events inside the same lock: they prepare their work before
+the commit and finish it after, so a notification exists exactly when its change does.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import fcntl
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config import SETTINGS_FILE, Settings, parse_settings
 from ..errors import Conflict, GitdeskError, InvalidDocument, LockTimeout, TrackerNotFound
@@ -26,6 +32,18 @@ if TYPE_CHECKING:
     from ..kb.store import ArticleStore
 
 LOCAL_DIR = ".gitdesk"
+
+
+class Pending(Protocol):
+    """A subscriber's prepared work for one change: finished after the commit, or dropped."""
+
+    def commit(self, sha: str) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class Subscriber(Protocol):
+    def prepare(self, change: "Change") -> Pending | None: ...
 
 
 def find_root(start: Path | str | None = None) -> Path:
@@ -79,6 +97,7 @@ class Tracker:
     def __init__(self, path: Path | str | None = None):
         self.root = find_root(path)
         self.repo = Repo(self.root)
+        self.subscribers: list[Subscriber] = []
         top = self.repo.toplevel()
         if top is None or top != self.root.resolve():
             where = f"git would use {top}" if top else "git finds no repository here"
@@ -123,19 +142,49 @@ class Tracker:
             who = Identity(member.name, member.email)
         return who
 
+    # -- what git knows (for caches that must never be stale) -------------------------------
+    def head(self) -> str | None:
+        return self.repo.head()
+
+    def committed_blob(self, rel: str) -> str | None:
+        return self.repo.blob_at_head(rel)
+
+    def changed_since(self, commit: str, prefix: str) -> list[str] | None:
+        """Files under ``prefix`` changed from ``commit`` to HEAD; None when that commit is
+        unknown here (a cache built elsewhere, or history rewritten): rebuild then."""
+        head = self.repo.head()
+        if head is None:
+            return None
+        return [] if head == commit else self.repo.changed_paths(commit, head, prefix)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the tracker's lock without writing (for work on local state under .gitdesk/)."""
+        fd = _acquire_lock(self.local_dir / "lock")
+        try:
+            yield
+        finally:
+            os.close(fd)
+
     # -- the one write path ---------------------------------------------------------------
-    def change(self, message: str = "", author: Identity | None = None) -> "Change":
-        return Change(self, message, author)
+    def change(self, message: str = "", author: Identity | None = None,
+               committer: Identity | None = None) -> "Change":
+        """One unit of work; ``committer`` is for bridges (mail is authored by its sender
+        and committed by the gateway)."""
+        return Change(self, message, author, committer)
 
 
 class Change:
     """A unit of work: files written through it are committed together, or all restored."""
 
-    def __init__(self, tracker: Tracker, message: str, author: Identity | None):
+    def __init__(self, tracker: Tracker, message: str, author: Identity | None,
+                 committer: Identity | None = None):
         self.tracker = tracker
         self.message = message
         self.author = author
+        self.committer = committer
         self.commit: str | None = None
+        self.events: list[Any] = []  # what the actions did, for subscribers (domain events)
         self._saved: dict[str, bytes | None] = {}
         self._lock_fd: int | None = None
 
@@ -148,13 +197,21 @@ class Change:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None and self._saved:
+                pending: list[Pending] = []
                 try:
                     assert self.message, "a change needs a commit message"
+                    if self.events:
+                        pending = [p for s in self.tracker.subscribers if (p := s.prepare(self))]
                     self.commit = self.tracker.repo.commit(list(self._saved), self.message,
-                                                           self.author)  # type: ignore[arg-type]
+                                                           self.author,  # type: ignore[arg-type]
+                                                           self.committer)
                 except BaseException:
+                    for work in pending:
+                        work.abort()
                     self._restore()
                     raise
+                for work in pending:  # no commit (nothing changed): nothing to report
+                    work.commit(self.commit) if self.commit else work.abort()
             elif exc_type is not None:
                 self._restore()
         finally:

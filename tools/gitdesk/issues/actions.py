@@ -14,6 +14,7 @@ from ..core.repo import Identity
 from ..core.tracker import Change, Tracker
 from ..errors import Conflict, InvalidDocument, InvalidValue
 from ..timeutil import iso, now, parse_time
+from .events import COMMENT, NEW, UPDATE, IssueEvent
 from .model import (
     COMMENT_VISIBILITIES,
     VIAS,
@@ -44,23 +45,34 @@ def _revalidate(tracker: Tracker, issue: Issue) -> Issue:
     return checked
 
 
-def _attach(change: Change, tracker: Tracker, issue_id: int, files: Sequence[Path]) -> list[str]:
-    """Copy files into issues/<id>/files/ under safe names; returns the names given."""
+Attachment = Path | tuple[str, bytes]  # a file to copy, or (name, content) from a bridge
+
+
+def _attach(change: Change, tracker: Tracker, issue_id: int, files: Sequence[Attachment]) -> list[str]:
+    """Put files into issues/<id>/files/ under safe names of our making; returns the names."""
     names = []
-    folder = tracker.root / tracker.issues.files_dir(issue_id)
+    folder_rel = tracker.issues.files_dir(issue_id)
+    folder = tracker.root / folder_rel
     taken = set(p.name for p in folder.iterdir()) if folder.is_dir() else set()
-    for source in files:
-        source = Path(source)
-        if not source.is_file():
-            raise InvalidValue(f"{source}: no such file to attach")
-        name = safe_filename(source.name)
+    taken.update(Path(p).name for p in change.paths if p.startswith(folder_rel + "/"))
+    for item in files:
+        if isinstance(item, tuple):
+            given, data = item
+        else:
+            given, data = Path(item).name, None
+            if not Path(item).is_file():
+                raise InvalidValue(f"{item}: no such file to attach")
+        name = safe_filename(given)
         stem, dot, ext = name.rpartition(".")
         n = 2
         while name in taken:
             name = f"{stem}-{n}.{ext}" if dot else f"{ext}-{n}"
             n += 1
         taken.add(name)
-        change.copy_file(f"{tracker.issues.files_dir(issue_id)}/{name}", source)
+        if data is None:
+            change.copy_file(f"{folder_rel}/{name}", Path(item))  # type: ignore[arg-type]
+        else:
+            change.write(f"{folder_rel}/{name}", data)
         names.append(name)
     return names
 
@@ -74,37 +86,55 @@ def safe_filename(name: str) -> str:
     return base[:100]
 
 
-def new_issue(tracker: Tracker, title: str, *, type: str | None = None,
-              priority: str | None = None, labels: Iterable[str] = (),
-              visibility: str | None = None, customer: str | None = None,
-              cc: Iterable[str] = (), assignee: str | None = None, body: str = "",
-              due: Any = None, fields: dict[str, Any] | None = None,
-              attachments: Sequence[Path] = (), author: Identity | None = None,
-              created: dt.datetime | None = None, source: str | None = None) -> Issue:
-    """Open a new issue; the id is allocated under the tracker's lock."""
+def draft_issue(tracker: Tracker, title: str, *, type: str | None = None,
+                priority: str | None = None, labels: Iterable[str] = (),
+                visibility: str | None = None, customer: str | None = None,
+                cc: Iterable[str] = (), assignee: str | None = None, body: str = "",
+                due: Any = None, fields: dict[str, Any] | None = None,
+                created: dt.datetime | None = None, source: str | None = None,
+                extra: dict[str, Any] | None = None, status: str | None = None) -> Issue:
+    """A new issue checked against the schema, not yet written (its id is 0)."""
     schema = tracker.settings.schema
     issue_type = type or schema.default_type
     moment = created or now()
+    status = status or schema.default_status
     draft = Issue(
-        id=0, title=(title or "").strip(), type=issue_type, status=schema.default_status,
+        id=0, title=(title or "").strip(), type=issue_type, status=status,
+        closed=moment if schema.is_closed(status) else None,
         priority=priority or schema.default_priority,
         visibility=visibility or schema.default_visibility(issue_type),
         created=moment, updated=moment, labels=_unique(x for lab in labels for x in lab.split(",")),
         customer=customer or None,
         cc=_unique(cc), assignee=resolve_user(tracker, assignee), body=body,
-        due=_parse_due(due), fields=dict(fields or {}), source=source,
+        due=_parse_due(due), fields=dict(fields or {}), source=source, extra=dict(extra or {}),
     )
     if "\n" in draft.title:
         raise InvalidValue("title: must be one line")
     if draft.visibility not in VISIBILITIES:
         raise InvalidValue(f"visibility: {draft.visibility!r} is not public or private")
     _revalidate(tracker, draft)
+    return draft
+
+
+def open_issue(change: Change, draft: Issue, attachments: Sequence[Attachment] = (),
+               via: str = "cli", notify: bool = True) -> Issue:
+    """Write a drafted issue as part of ``change``: its id is allocated here, under the lock."""
+    tracker = change.tracker
+    draft.author = draft.author or str(change.author)
+    draft.id = tracker.issues.next_id()
+    if attachments:
+        draft.attachments = _attach(change, tracker, draft.id, attachments)
+    change.write(draft.path, render(issue_to_document(draft)))
+    change.events.append(IssueEvent(NEW, draft, draft.author, via, notify=notify))
+    return draft
+
+
+def new_issue(tracker: Tracker, title: str, *, attachments: Sequence[Attachment] = (),
+              author: Identity | None = None, via: str = "cli", **fields: Any) -> Issue:
+    """Open a new issue (``draft_issue`` names the fields); one commit."""
+    draft = draft_issue(tracker, title, **fields)
     with tracker.change(author=author) as change:
-        draft.author = str(change.author)
-        draft.id = tracker.issues.next_id()
-        if attachments:
-            draft.attachments = _attach(change, tracker, draft.id, attachments)
-        change.write(draft.path, render(issue_to_document(draft)))
+        open_issue(change, draft, attachments, via)
         change.message = f"#{draft.id} new: {draft.title}"
     return draft
 
@@ -228,22 +258,33 @@ def apply_assignments(tracker: Tracker, issue: Issue,
     return updated, diffs
 
 
+def update_issue(change: Change, issue: Issue, assignments: Sequence[tuple[str, str, str]],
+                 via: str = "cli", notify: bool = True) -> tuple[Issue, list[str]]:
+    """Apply field changes to ``issue`` as part of ``change``; returns it and the diffs."""
+    tracker = change.tracker
+    updated, diffs = apply_assignments(tracker, issue, assignments)
+    if not diffs:
+        return issue, []
+    updated.updated = now()
+    _stamp_closed(tracker, issue, updated)
+    _revalidate(tracker, updated)
+    change.write(updated.path, render(issue_to_document(updated)))
+    change.events.append(IssueEvent(UPDATE, updated, str(change.author), via, before=issue,
+                                    changes=tuple(diffs), notify=notify))
+    return updated, diffs
+
+
 def set_fields(tracker: Tracker, ref: str | int, assignments: Sequence[tuple[str, str, str]],
                comment: str | None = None, author: Identity | None = None,
                ) -> tuple[Issue, list[str]]:
     """Change fields of an issue (and optionally add a public comment) in one commit."""
     with tracker.change(author=author) as change:
         issue = tracker.issues.load(ref)
-        updated, diffs = apply_assignments(tracker, issue, assignments)
+        updated, diffs = update_issue(change, issue, assignments)
         if not diffs and not comment:
             return issue, []
-        updated.updated = now()
-        _stamp_closed(tracker, issue, updated)
-        _revalidate(tracker, updated)
-        if diffs:
-            change.write(updated.path, render(issue_to_document(updated)))
         if comment:
-            _write_comment(change, tracker, updated.id, comment, "public", "cli", [])
+            append_comment(change, updated, comment)
         summary = "; ".join(diffs) if diffs else f"comment by {change.author.name}"  # type: ignore[union-attr]
         change.message = f"#{updated.id} {summary}"
     return updated, diffs
@@ -283,28 +324,33 @@ def assign(tracker: Tracker, ref: str | int, user: str | None) -> tuple[Issue, l
 
 # -- comments ---------------------------------------------------------------------------
 
-def _write_comment(change: Change, tracker: Tracker, issue_id: int, body: str, visibility: str,
-                   via: str, attachments: Sequence[Path], date: dt.datetime | None = None,
-                   author: str | None = None, **extra: Any) -> Comment:
+def append_comment(change: Change, issue: Issue, body: str, *, visibility: str = "public",
+                   via: str = "cli", attachments: Sequence[Attachment] = (),
+                   date: dt.datetime | None = None, author: str | None = None,
+                   message_id: str | None = None, in_reply_to: str | None = None,
+                   notify: bool = True, **extra: Any) -> Comment:
+    """Write one comment file as part of ``change``; a bridge passes the original author,
+    date and source id (``message_id``)."""
     if visibility not in COMMENT_VISIBILITIES:
         raise InvalidValue(f"visibility: {visibility!r} is not public or internal")
     if via not in VIAS:
         raise InvalidValue(f"via: {via!r} is not one of {', '.join(VIAS)}")
+    tracker = change.tracker
     who = author or str(change.author)
     moment = date or now()
-    comment_id = tracker.issues.new_comment_id(issue_id, moment, who)
+    comment_id = tracker.issues.new_comment_id(issue.id, moment, who)
     comment = Comment(id=comment_id, author=who, date=moment, body=body, visibility=visibility,
-                      via=via, message_id=extra.pop("message_id", None),
-                      in_reply_to=extra.pop("in_reply_to", None), extra=extra)
+                      via=via, message_id=message_id, in_reply_to=in_reply_to, extra=extra)
     if attachments:
-        comment.attachments = _attach(change, tracker, issue_id, attachments)
-    change.write(tracker.issues.comment_path(issue_id, comment_id),
+        comment.attachments = _attach(change, tracker, issue.id, attachments)
+    change.write(tracker.issues.comment_path(issue.id, comment_id),
                  render(comment_to_document(comment)))
+    change.events.append(IssueEvent(COMMENT, issue, who, via, comment=comment, notify=notify))
     return comment
 
 
 def add_comment(tracker: Tracker, ref: str | int, body: str, *, internal: bool = False,
-                via: str = "cli", attachments: Sequence[Path] = (),
+                via: str = "cli", attachments: Sequence[Attachment] = (),
                 author: Identity | None = None) -> Comment:
     """Add a public comment or an internal note: one new file, one commit."""
     if not body.strip() and not attachments:
@@ -312,7 +358,8 @@ def add_comment(tracker: Tracker, ref: str | int, body: str, *, internal: bool =
     with tracker.change(author=author) as change:
         issue = tracker.issues.load(ref)
         visibility = "internal" if internal else "public"
-        comment = _write_comment(change, tracker, issue.id, body, visibility, via, attachments)
+        comment = append_comment(change, issue, body, visibility=visibility, via=via,
+                                 attachments=attachments)
         kind = "internal note" if internal else "comment"
         change.message = f"#{issue.id} {kind} by {change.author.name}"  # type: ignore[union-attr]
     return comment
@@ -353,6 +400,10 @@ def replace_text(tracker: Tracker, ref: str | int, text: str, author: Identity |
             new.updated = now()
         change.write(rel, render(issue_to_document(new)), guard=base is None)
         change.message = f"#{issue_id} edit: {', '.join(changed) or 'fields'}"
+        diffs = tuple(f"{n}: {_describe(getattr(old, n))} -> {_describe(getattr(new, n))}"
+                      for n in changed if old is not None and n in SETTABLE)
+        change.events.append(IssueEvent(UPDATE, new, str(change.author), "cli", before=old,
+                                        changes=diffs))
     return new, changed
 
 
@@ -381,6 +432,7 @@ def stage_comment(change: Change, issue_id: int, comment: Comment) -> None:
 
 
 __all__ = [
+    "draft_issue", "open_issue", "update_issue", "append_comment",
     "new_issue", "set_fields", "close", "reopen", "assign", "add_comment", "replace_text",
     "parse_assignment", "slug_of", "stage_issue", "stage_comment",
 ]

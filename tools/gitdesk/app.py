@@ -1,0 +1,39 @@
+"""The tracker as programs use it: the domain's Tracker with its interfaces wired in.
+
+``gitdesk.Tracker`` (this class) is what the CLI, the mail gateway, the site and a
+customer control panel open. The only wiring today: changes that someone should hear
+about are spooled to the mail outbox in the same step (``gitdesk.mail.spooler``). The mail
+code is imported only when a change has events to report, so read-only commands stay fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .core import tracker as core
+
+if TYPE_CHECKING:
+    from .core.tracker import Change, Pending
+
+
+class _Outbox:
+    def __init__(self, tracker: "Tracker"):
+        self.tracker = tracker
+
+    def prepare(self, change: "Change") -> "Pending | None":
+        if not any(getattr(event, "notify", False) for event in change.events):
+            return None
+        from .mail.spooler import prepare
+
+        return prepare(self.tracker, change)
+
+
+class Tracker(core.Tracker):
+    """A tracker repository (found from ``path`` upwards, like git). ``mail=False`` opens
+    it without the outbox: nothing done through it is mailed to anyone."""
+
+    def __init__(self, path: Path | str | None = None, *, mail: bool = True):
+        super().__init__(path)
+        if mail:
+            self.subscribers.append(_Outbox(self))

@@ -1,0 +1,132 @@
+"""Bytes in whatever charset a mail claims, and RFC 2047 header words, to text: never an error.
+
+Real mail names charsets Python does not know ("iso-gb2312", "unicode-1-1-utf-7"), labels
+8-bit text as ASCII, and splits one multi-byte character over two encoded words. Each case
+has a fallback here, and the last fallback always succeeds (with U+FFFD for lost bytes).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+
+# Labels seen in the wild that Python's codec registry does not resolve, or resolves to a
+# narrower codec than the senders meant (GB2312 mail is usually GBK; EUC-KR is usually CP949).
+_ALIASES = {
+    "iso-gb2312": "gb18030", "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030",
+    "cn-gb": "gb18030", "euc-cn": "gb18030",
+    "unicode-1-1-utf-7": "utf-7", "x-unicode-2-0-utf-7": "utf-7",
+    "ks_c_5601-1987": "cp949", "ks_c_5601": "cp949", "euc-kr": "cp949",
+    "iso-8859-8-i": "iso-8859-8", "iso-8859-6-i": "iso-8859-6",
+    "x-sjis": "shift_jis", "shift-jis": "shift_jis", "sjis": "shift_jis", "windows-31j": "cp932",
+    "big5": "big5hkscs", "x-mac-roman": "mac_roman", "macintosh": "mac_roman",
+    "ansi_x3.4-1968": "ascii", "us-ascii": "ascii", "utf8": "utf-8", "x-user-defined": "cp1252",
+    "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252",  # as browsers do
+    "cp-850": "cp850", "ibm850": "cp850",
+}
+
+
+def codec_for(label: str | None) -> str | None:
+    """The Python text codec for a charset label, or None when there is no such charset."""
+    if not label:
+        return None
+    name = label.strip().strip('"').lower()
+    name = name.split("*", 1)[0]  # RFC 2231 language suffix: utf-8*en
+    name = _ALIASES.get(name, name)
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):
+        return None
+    if not getattr(info, "_is_text_encoding", True):  # base64_codec, rot13 ... are not charsets
+        return None
+    return info.name
+
+
+def decode_bytes(data: bytes, label: str | None = None) -> str:
+    """Text from bytes: the declared charset if it fits, then UTF-8, then Windows-1252."""
+    declared = codec_for(label)
+    tries: list[str] = []
+    if declared in (None, "ascii"):
+        tries.append("utf-8")  # 8-bit text mislabelled as ASCII, or unlabelled, is mostly UTF-8
+    if declared:
+        tries.append(declared)
+    tries += ["utf-8", "cp1252"]
+    for codec in dict.fromkeys(tries):
+        try:
+            return data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return data.decode(declared or "utf-8", errors="replace")
+
+
+def raw_text(value: str) -> str:
+    """A header as the parser keeps it (8-bit bytes smuggled as surrogates) to real text."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return decode_bytes(value.encode("utf-8", "surrogateescape"))
+
+
+_WORD = re.compile(r"=\?([^?\s]{1,60})\?([bBqQ])\?([^?\s]*)\?=")
+_BETWEEN_WORDS = re.compile(r"[ \t]+")
+
+
+def _word_bytes(encoding: str, text: str) -> bytes:
+    if encoding in "bB":
+        text = re.sub(r"[^A-Za-z0-9+/]", "", text)
+        text += "=" * (-len(text) % 4)
+        try:
+            return base64.b64decode(text)
+        except (binascii.Error, ValueError):
+            return text.encode("ascii", "replace")
+    raw = text.replace("_", " ").encode("ascii", "replace")
+    return re.sub(rb"=([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), raw)
+
+
+def decode_header(value: str | None, limit: int = 4000) -> str:
+    """A header's text: unfolded, encoded words decoded (adjacent ones joined), one line."""
+    if not value:
+        return ""
+    value = raw_text(str(value))[: limit * 4]
+    value = re.sub(r"\r?\n[ \t]*", " ", value)
+    parts: list[tuple[str | None, bytes | str]] = []  # (charset, bytes) for words, (None, text)
+    pos = 0
+    for match in _WORD.finditer(value):
+        gap = value[pos:match.start()]
+        if gap and not (_BETWEEN_WORDS.fullmatch(gap) and parts and parts[-1][0] is not None):
+            parts.append((None, gap))  # whitespace between two encoded words is dropped
+        parts.append((match.group(1).lower(), _word_bytes(match.group(2), match.group(3))))
+        pos = match.end()
+    if pos < len(value):
+        parts.append((None, value[pos:]))
+    out: list[str] = []
+    i = 0
+    while i < len(parts):
+        charset, data = parts[i]
+        if charset is None:
+            out.append(str(data))
+            i += 1
+            continue
+        chunk = bytearray()
+        while i < len(parts) and parts[i][0] == charset:  # one character may span two words
+            chunk += parts[i][1]  # type: ignore[operator]
+            i += 1
+        out.append(decode_bytes(bytes(chunk), charset))
+    return one_line("".join(out))[:limit]
+
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\x85]")
+
+
+def one_line(text: str) -> str:
+    """No line breaks or control characters; runs of space made one."""
+    return re.sub(r"\s+", " ", _CONTROLS.sub(" ", text.replace("\t", " "))).strip()
+
+
+def clean_text(text: str) -> str:
+    """Body text: LF line ends, no NULs or other control characters but tab and newline."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text)

@@ -1,0 +1,105 @@
+"""Notices to RFC 5322 messages: threading headers, signed Reply-To, and text nobody can
+turn into a header.
+
+Every header value passes through ``one_line`` (no CR, LF or other control character from
+any field reaches a header), addresses are checked before use, and the email package's
+SMTP policy encodes and folds the rest.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import email.utils
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
+
+from ..timeutil import now
+from .charsets import one_line
+from .classify import LOOP_HEADER
+from .notify import ACK, ASSIGNED, CUSTOMER_REPLY, NEW_TICKET, REPLY, UPDATED, Notice
+from .quoting import MARKER
+from .signing import NOTE, Signer
+
+if TYPE_CHECKING:
+    from ..core.tracker import Tracker
+
+_AUTOMATIC = {ACK: "auto-replied", UPDATED: "auto-generated", NEW_TICKET: "auto-generated",
+              ASSIGNED: "auto-generated", CUSTOMER_REPLY: "auto-generated"}
+
+
+def _name(who: str) -> str:
+    text = one_line(who)
+    if "<" in text:
+        text = text.split("<", 1)[0].strip() or text
+    return text.strip('" ')[:80] or "someone"
+
+
+def event_key(notice: Notice) -> str:
+    if notice.kind == ACK:
+        return "ack"
+    if notice.comment is not None:
+        return "c" + notice.comment.id
+    return f"{notice.kind}-{notice.issue.updated.strftime('%Y%m%dT%H%M%S')}"
+
+
+def compose(tracker: "Tracker", notice: Notice, signer: Signer,
+            thread: tuple[str | None, str | None] = (None, None)) -> EmailMessage:
+    """One message for one recipient. ``thread`` is (the ticket's first Message-ID, the
+    newest one from the customer's side), so replies thread under the customer's mail."""
+    settings, mail = tracker.settings, tracker.settings.mail
+    issue = notice.issue
+    msg = EmailMessage(policy=email.policy.SMTP)
+    sender = one_line(mail.sender) or email.utils.formataddr((one_line(settings.name), mail.address))
+    msg["From"] = sender
+    msg["To"] = notice.recipient
+    msg["Reply-To"] = email.utils.formataddr(
+        (one_line(settings.name), signer.reply_address(issue.id, notice.recipient)))
+    title = one_line(issue.title)[:200]
+    msg["Subject"] = f"[#{issue.id}] " + ("Your request was received" if notice.kind == ACK else title)
+    msg["Date"] = email.utils.format_datetime(now())
+    msg["Message-ID"] = f"<{signer.message_id(issue.id, event_key(notice), notice.recipient)}>"
+    root, newest = thread
+    refs = [f"<{signer.thread_id(issue.id)}>"] + [f"<{one_line(r)}>" for r in (root, newest) if r]
+    refs = list(dict.fromkeys(refs))
+    msg["In-Reply-To"] = refs[-1]
+    msg["References"] = " ".join(refs)
+    msg[LOOP_HEADER] = mail.address
+    msg["X-Gitdesk-Ticket"] = str(issue.id)
+    if notice.kind in _AUTOMATIC:
+        msg["Auto-Submitted"] = _AUTOMATIC[notice.kind]
+    msg.set_content(_body(tracker, notice, signer), charset="utf-8")
+    return msg
+
+
+def _body(tracker: "Tracker", notice: Notice, signer: Signer) -> str:
+    issue, comment = notice.issue, notice.comment
+    status = "".join(f"\n{c.replace('status:', 'Status:', 1)}" for c in notice.changes
+                     if c.startswith("status:"))
+    link = ""
+    if issue.is_public and tracker.settings.site_url:
+        link = f"\n{tracker.settings.site_url.rstrip('/')}/issues/{issue.id}/"
+    footer = f"\n\n-- \nTicket #{issue.id}: {one_line(issue.title)[:200]}{link}\n"
+    if notice.kind == ACK:
+        return (f"{MARKER}\n\nThank you for writing to {one_line(tracker.settings.name)}.\n\n"
+                f"Your request is ticket #{issue.id}; we will answer as soon as we can.\n"
+                f"To add to it, reply to this mail.\n\n-- \nTicket #{issue.id}\n")
+    if notice.kind == UPDATED:
+        return f"{MARKER}\n\n{_name(notice.actor)} changed ticket #{issue.id}:\n{status}\n{footer}"
+    if notice.kind == ASSIGNED:
+        return f"{_name(notice.actor)} assigned ticket #{issue.id} to you.\n{footer}"
+    text = comment.body if comment is not None else issue.body
+    lead = f"{_name(notice.actor)} wrote:"
+    if notice.kind == NEW_TICKET and notice.staff:
+        lead = f"New ticket #{issue.id} from {one_line(notice.actor)}:"
+    elif notice.kind == NEW_TICKET:
+        lead = f"{_name(notice.actor)} opened ticket #{issue.id} for you:"
+    elif notice.kind == CUSTOMER_REPLY:
+        lead = f"{one_line(notice.actor)} wrote on #{issue.id}:"
+    files = comment.attachments if comment is not None else issue.attachments
+    attached = f"\n\nAttachments: {', '.join(files)}" if files else ""
+    staff_hint = ""
+    if notice.staff and notice.kind != REPLY:
+        note = signer.reply_address(issue.id, notice.recipient, NOTE)
+        staff_hint = (f"\n\nReply to this mail to answer the customer; write to {note} "
+                      "for an internal note.")
+    return f"{MARKER}\n\n{lead}\n\n{text.strip()}{attached}\n{status}{staff_hint}{footer}"
