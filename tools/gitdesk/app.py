@@ -15,6 +15,7 @@ from .core import tracker as core
 
 if TYPE_CHECKING:
     from .core.tracker import Change, Pending
+    from .issues.customer import CustomerDesk
 
 
 class _Outbox:
@@ -37,3 +38,10 @@ class Tracker(core.Tracker):
         super().__init__(path)
         if mail:
             self.subscribers.append(_Outbox(self))
+
+    def customer(self, email: str, name: str = "") -> "CustomerDesk":
+        """The tracker as one customer sees it: their tickets, public replies, their replies
+        (for a customer control panel; see ``gitdesk.issues.customer``)."""
+        from .issues.customer import CustomerDesk
+
+        return CustomerDesk(self, email, name)

@@ -116,6 +116,29 @@ def import_mbox_cmd(ctx, file, status, as_json):
                + (f"; commit {result.commit[:8]}" if result.commit else "; nothing to commit"))
 
 
+@main.command("export")
+@click.option("--customer", "email", required=True, help="The customer's email address.")
+@click.option("--ticket", "ticket_id", help="Only this ticket (it must be theirs).")
+@json_option
+@click.pass_context
+def export_cmd(ctx, email, ticket_id, as_json):
+    """What one customer may see: their tickets and the public replies, never internal notes
+    or anyone else's data (for a customer control panel)."""
+    from .common import clean, table
+
+    desk = get_tracker(ctx).customer(email)
+    data = desk.ticket(ticket_id) if ticket_id else desk.export()
+    if as_json:
+        print_json(data)
+        return
+    tickets = [data] if ticket_id else data["tickets"]
+    if not tickets:
+        click.echo(f"No tickets for {desk.email}.", err=True)
+        return
+    table([[f"#{t['id']}", t["status"], t["updated"][:10], str(len(t["comments"])), clean(t["title"])]
+           for t in tickets], ["ID", "STATUS", "UPDATED", "REPLIES", "TITLE"])
+
+
 @main.group("site")
 def site_group():
     """Build the published site."""
