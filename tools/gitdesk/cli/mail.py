@@ -201,8 +201,14 @@ def serve_cmd(ctx, host, port, send_every):
     from ..mail.server import Listener
 
     _, report = _printer(False)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: listening on {host}: put it behind your real mail server, never "
+                   "open it to the internet (the manual's mail article says why)", err=True)
     listener = Listener(get_tracker(ctx), host, port, send_every, report)
-    listener.start()
+    try:
+        listener.start()
+    except OSError as err:  # a port in use, an address this machine does not have
+        raise GitdeskError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
     click.echo(f"Listening on {host}:{listener.port} for {get_tracker(ctx).settings.mail.address}",
                err=True)
     try:

@@ -1,8 +1,10 @@
 """Bytes in whatever charset a mail claims, and RFC 2047 header words, to text: never an error.
 
 Real mail names charsets Python does not know ("iso-gb2312", "unicode-1-1-utf-7"), labels
-8-bit text as ASCII, and splits one multi-byte character over two encoded words. Each case
-has a fallback here, and the last fallback always succeeds (with U+FFFD for lost bytes).
+8-bit text as ASCII, splits one multi-byte character over two encoded words, writes
+ISO-2022-JP with Microsoft's extra characters (No., circled digits), and pastes UTF-8 and
+Latin-1 into one text. Each case has a fallback here, and the last fallback always succeeds
+(with U+FFFD for lost bytes).
 """
 
 from __future__ import annotations
@@ -45,20 +47,72 @@ def codec_for(label: str | None) -> str | None:
 
 
 def decode_bytes(data: bytes, label: str | None = None) -> str:
-    """Text from bytes: the declared charset if it fits, then UTF-8, then Windows-1252."""
+    """Text from bytes: the declared charset if it fits, then UTF-8, then UTF-8 with each
+    byte that is not UTF-8 read as Windows-1252 (text pasted together from two sources)."""
     declared = codec_for(label)
     tries: list[str] = []
     if declared in (None, "ascii"):
         tries.append("utf-8")  # 8-bit text mislabelled as ASCII, or unlabelled, is mostly UTF-8
     if declared:
         tries.append(declared)
-    tries += ["utf-8", "cp1252"]
-    for codec in dict.fromkeys(tries):
+    for codec in dict.fromkeys([*tries, "utf-8"]):
         try:
             return data.decode(codec)
         except (UnicodeDecodeError, LookupError):
-            continue
-    return data.decode(declared or "utf-8", errors="replace")
+            if codec.startswith("iso2022_jp"):
+                text = _iso2022jp_as_cp932(data)
+                if text is not None:
+                    return text
+            if codec.startswith("iso2022") and data.isascii():  # as UTF-8 it keeps the escapes
+                return data.decode(codec, errors="replace")
+    return data.decode("utf-8", errors=_CP1252_BYTES)
+
+
+def _cp1252_bytes(err: UnicodeError) -> tuple[str, int]:
+    """Error handler: the bytes UTF-8 could not read, as Windows-1252 (U+FFFD where it has
+    no character)."""
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    bad = err.object[err.start:err.end]
+    return bad.decode("cp1252", errors="replace"), err.end
+
+
+_CP1252_BYTES = "gitdesk-cp1252-bytes"
+codecs.register_error(_CP1252_BYTES, _cp1252_bytes)
+
+_JIS_ESCAPE = re.compile(rb"\x1b(\$[@B]|\$\(D|\([BJI])")
+
+
+def _iso2022jp_as_cp932(data: bytes) -> str | None:
+    """ISO-2022-JP as Microsoft writes it (CP932's extra characters, such as No. and circled
+    digits, in the JIS rows Python's codec refuses): each JIS pair becomes its Shift_JIS pair,
+    and the whole is read as CP932. None when that does not work either."""
+    out = bytearray()
+    mode = b"(B"
+    pos = 0
+    for match in [*_JIS_ESCAPE.finditer(data), None]:
+        chunk = data[pos:match.start() if match else len(data)]
+        if mode == b"$(D":  # JIS X 0212 has no place in CP932
+            return None
+        if mode.startswith(b"$"):
+            if len(chunk) % 2:
+                return None
+            for j1, j2 in zip(chunk[::2], chunk[1::2], strict=True):
+                if not (0x21 <= j1 <= 0x7E and 0x21 <= j2 <= 0x7E):
+                    return None
+                s1 = ((j1 + 1) >> 1) + (0x70 if j1 <= 0x5E else 0xB0)
+                s2 = j2 + (0x1F + (j2 >= 0x60) if j1 & 1 else 0x7E)
+                out += bytes((s1, s2))
+        elif mode == b"(I":
+            out += bytes(b + 0x80 if 0x21 <= b <= 0x5F else b for b in chunk)
+        else:
+            out += chunk
+        if match:
+            mode, pos = match.group(1), match.end()
+    try:
+        return bytes(out).decode("cp932")
+    except UnicodeDecodeError:
+        return None
 
 
 def raw_text(value: str) -> str:

@@ -58,4 +58,7 @@ def classify(msg: Inbound, our_addresses: set[str], return_path: str | None = No
     sender = msg.sender.email.lower() if msg.sender else ""
     if sender.split("@")[0] in _DAEMONS:
         return Kind(True, f"sent by a mail system ({sender})")
+    envelope = (return_path or "").strip().strip("<>").strip().lower()
+    if envelope.split("@")[0] in _DAEMONS:
+        return Kind(True, f"sent by a mail system (envelope sender {envelope[:80]})")
     return PERSON

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ..timeutil import now
 from .charsets import one_line
 from .classify import LOOP_HEADER
+from .inbound import ADDRESS_RE
 from .notify import ACK, ASSIGNED, CUSTOMER_REPLY, NEW_TICKET, REPLY, UPDATED, Notice
 from .quoting import MARKER
 from .signing import NOTE, Signer
@@ -34,6 +35,20 @@ def _name(who: str) -> str:
     return text.strip('" ')[:80] or "someone"
 
 
+def _sender(tracker: "Tracker") -> str:
+    """``mail.from`` as one address, its name quoted as needed: a name with ':' or ','
+    would otherwise turn the From line into a group or a list of other addresses."""
+    settings, mail = tracker.settings, tracker.settings.mail
+    text = one_line(mail.sender)
+    name, address = "", text
+    if text.endswith(">") and "<" in text:
+        cut = text.rindex("<")
+        name, address = text[:cut].strip().strip('"').strip(), text[cut + 1:-1].strip()
+    if not ADDRESS_RE.fullmatch(address):
+        name, address = "", mail.address
+    return email.utils.formataddr((name or one_line(settings.name), address))
+
+
 def event_key(notice: Notice) -> str:
     if notice.kind == ACK:
         return "ack"
@@ -49,8 +64,7 @@ def compose(tracker: "Tracker", notice: Notice, signer: Signer,
     settings, mail = tracker.settings, tracker.settings.mail
     issue = notice.issue
     msg = EmailMessage(policy=email.policy.SMTP)
-    sender = one_line(mail.sender) or email.utils.formataddr((one_line(settings.name), mail.address))
-    msg["From"] = sender
+    msg["From"] = _sender(tracker)
     msg["To"] = notice.recipient
     msg["Reply-To"] = email.utils.formataddr(
         (one_line(settings.name), signer.reply_address(issue.id, notice.recipient)))

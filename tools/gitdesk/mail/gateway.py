@@ -21,7 +21,7 @@ from ..issues import actions
 from ..timeutil import iso, now
 from . import quarantine
 from .classify import classify
-from .inbound import Inbound, Refused, parse_message
+from .inbound import DeliveryFailure, Inbound, Refused, parse_message
 from .quoting import reply_part
 from .routing import Route, recipients_of, route
 from .seen import SeenIndex
@@ -67,6 +67,11 @@ class Gateway:
     def close(self) -> None:
         self.seen.close()
 
+    def _is_ours(self, address: str) -> bool:
+        """One of the desk's addresses, or a +form of one (support+42.token@...)."""
+        local, _, domain = address.lower().rpartition("@")
+        return address.lower() in self.ours or f"{local.split('+', 1)[0]}@{domain}" in self.ours
+
     # -- the one entry point ------------------------------------------------------------------
     def ingest(self, raw: bytes, envelope: Envelope | None = None) -> Outcome:
         """Store one message; only a busy tracker (LockTimeout) is raised, for a retry."""
@@ -101,7 +106,7 @@ class Gateway:
             return self._bounce(msg)
         if msg.sender is None:
             return self._hold(msg.raw, "no usable From address", msg)
-        if msg.sender.email.lower() in self.ours:
+        if self._is_ours(msg.sender.email):
             return self._hold(msg.raw, f"sent From our own address ({msg.sender.email})", msg)
         author = Identity(msg.sender.name or msg.sender.email.split("@")[0], msg.sender.email)
         with self.tracker.change(author=author, committer=self.committer) as change:
@@ -198,33 +203,37 @@ class Gateway:
     def _bounce(self, msg: Inbound) -> Outcome:
         """A delivery report: an internal note on the ticket whose mail failed, and a record
         against the address (``gitdesk mail status``); never a new ticket."""
-        placed: dict[int, list[str]] = {}
+        placed: dict[int, list[DeliveryFailure]] = {}
         for failure in msg.failures:
             for message_id in msg.returned_ids:
                 issue_id = self.signer.issue_of_message_id(message_id, failure.recipient)
                 if issue_id and self.tracker.issues.exists(issue_id):
-                    placed.setdefault(issue_id, []).append(
-                        f"- {failure.recipient}: {failure.status} {failure.diagnostic}".rstrip())
-                    record_bounce(self.tracker, failure.recipient, failure.status, failure.diagnostic)
+                    placed.setdefault(issue_id, []).append(failure)
                     break
         if not placed:
             return self._hold(msg.raw, "delivery report for mail we cannot place", msg)
+        lines = {issue_id: [f"- {f.recipient}: {f.status} {f.diagnostic}".rstrip() for f in failures]
+                 for issue_id, failures in placed.items()}
         with self.tracker.change(author=self.committer, committer=self.committer) as change:
             self.seen.refresh()
-            if self.seen.find(msg.message_id):
+            if self.seen.find(msg.message_id):  # counted when it was stored: not again
                 return Outcome("duplicate", next(iter(placed)), "already stored", msg.message_id)
             head = self.tracker.head()
-            for issue_id, lines in placed.items():
+            for issue_id in placed:
                 issue = self.tracker.issues.load(issue_id)
                 comment = actions.append_comment(
-                    change, issue, "Mail could not be delivered:\n\n" + "\n".join(lines),
+                    change, issue, "Mail could not be delivered:\n\n" + "\n".join(lines[issue_id]),
                     visibility="internal", via="email", author=str(self.committer),
                     message_id=msg.message_id, notify=False)
                 self._keep_original(change, issue_id, comment.id, msg)
                 rel = self.tracker.issues.comment_path(issue_id, comment.id)
             change.message = f"#{', #'.join(map(str, placed))} delivery failed"
+        with self.tracker.locked():  # counted once the note is committed, one writer at a time
+            for failures in placed.values():
+                for failure in failures:
+                    record_bounce(self.tracker, failure.recipient, failure.status, failure.diagnostic)
         self.seen.add(msg.message_id, rel, issue_id, head)
-        return Outcome("bounce", issue_id, "; ".join(x for v in placed.values() for x in v), msg.message_id)
+        return Outcome("bounce", issue_id, "; ".join(x for v in lines.values() for x in v), msg.message_id)
 
 
 BOUNCES_FILE = "mail-bounces.json"

@@ -3,6 +3,12 @@
 Built on the standard library's tolerant, linear-time HTMLParser: block elements become
 line breaks, lists get dashes, links keep their address, blockquotes become '>' lines (so
 quoted history is recognised like plain-text quoting), and script, style and head vanish.
+
+The result is Markdown text with no live HTML in it: a '<' that would open a tag (written
+as '&lt;script&gt;' in the mail, or hidden in an alt text) is kept as '&lt;', a link's
+address is percent-escaped so it cannot close its '<...>', and quoting deeper than
+MAX_QUOTE levels is shown as MAX_QUOTE levels (ten thousand nested blockquotes would
+otherwise repeat '> ' quadratically).
 """
 
 from __future__ import annotations
@@ -14,6 +20,18 @@ _BLOCKS = {"p", "div", "section", "article", "header", "footer", "table", "tr", 
            "h1", "h2", "h3", "h4", "h5", "h6", "pre", "form", "center", "hr", "dl", "dt", "dd"}
 _HIDDEN = {"script", "style", "head", "title", "template", "noscript", "object", "iframe", "svg"}
 _SAFE_LINK = re.compile(r"(?i)^(https?:|mailto:)")
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
+_URL_UNSAFE = re.compile(r"[\x00-\x20<>\"'`\\\x7f]")
+MAX_QUOTE = 10
+
+
+def _inert(text: str) -> str:
+    """Text that stays text in Markdown: no '<' that could open an HTML tag."""
+    return _TAG_OPEN.sub("&lt;", text)
+
+
+def _url(href: str) -> str:
+    return _URL_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", href.strip())
 
 
 class _Text(HTMLParser):
@@ -43,7 +61,7 @@ class _Text(HTMLParser):
             self.out.append(" ")
         elif tag == "a":
             href = dict(attrs).get("href") or ""
-            self.links.append(href if _SAFE_LINK.match(href.strip()) else None)
+            self.links.append(_url(href) if _SAFE_LINK.match(href.strip()) else None)
         elif tag == "img":
             alt = dict(attrs).get("alt")
             if alt:
@@ -62,7 +80,7 @@ class _Text(HTMLParser):
         elif tag == "a" and self.links:
             href = self.links.pop()
             if href:
-                self.out.append(f" <{href.strip()}>")
+                self.out.append(f" \x01{href}\x02")  # made '<href>' after _inert
         elif tag == "pre":
             self.pre = max(0, self.pre - 1)
         if tag in _BLOCKS:
@@ -79,8 +97,9 @@ class _Text(HTMLParser):
         if not self.pre:
             data = re.sub(r"\s+", " ", data)
         if self.quote:
-            data = data.replace("\n", "\n" + "> " * self.quote)
-            self.out.append(f"\x00Q{self.quote}\x00" + data)
+            depth = min(self.quote, MAX_QUOTE)
+            data = data.replace("\n", "\n" + "> " * depth)
+            self.out.append(f"\x00Q{depth}\x00" + data)
         else:
             self.out.append(data)
 
@@ -88,7 +107,7 @@ class _Text(HTMLParser):
 def html_to_text(html: str) -> str:
     parser = _Text()
     try:
-        parser.feed(html)
+        parser.feed(re.sub(r"[\x00-\x02]", "", html))
         parser.close()
     except (AssertionError, ValueError):  # a few malformed declarations; keep what was read
         pass
@@ -104,4 +123,5 @@ def html_to_text(html: str) -> str:
         if depth and line:
             line = "> " * depth + line
         lines.append(line)
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    text = _inert(re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip())
+    return re.sub(r"\x01([^\x01\x02]*)\x02", r"<\1>", text)

@@ -28,7 +28,7 @@ MAX_DEPTH = 30
 MAX_TEXT = 200_000  # characters of body text kept in the comment; the original keeps all
 ADDRESS_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
                         r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z")
 _ID_RE = re.compile(r"<([^<>\s]{1,500})>")
 
 
@@ -100,7 +100,7 @@ def parse_message(raw: bytes, max_bytes: int = 25 * 1024 * 1024) -> Inbound:
     if nested > MAX_PARTS:
         raise Refused(f"more than {MAX_PARTS} multipart parts")
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        msg = email.message_from_bytes(_mend_folding(raw), policy=email.policy.compat32)
     except RecursionError:
         raise Refused("MIME parts nested too deeply") from None
     headers: dict[str, str] = {}
@@ -122,6 +122,27 @@ def parse_message(raw: bytes, max_bytes: int = 25 * 1024 * 1024) -> Inbound:
     )
     _Walker(inbound).walk(msg, 0)
     return inbound
+
+
+_HEADER_LINE = re.compile(rb"([\041-\071\073-\176]*:|[ \t]|From )")  # as email.feedparser
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+
+def _mend_folding(raw: bytes) -> bytes:
+    """A header folded without the leading space (Exchange writes such lines in its long
+    diagnostic headers): the stray line is made a continuation when a header follows it.
+    The parser would otherwise end the headers there, and Content-Type, From or Subject
+    below it would become body text. The original bytes are kept as they came."""
+    end = _HEAD_END.search(raw, 0, 1024 * 1024)
+    if end is None:
+        return raw
+    lines = raw[:end.start()].split(b"\n")
+    mended = False
+    for i in range(1, len(lines) - 1):
+        if lines[i].strip() and not _HEADER_LINE.match(lines[i]) and _HEADER_LINE.match(lines[i + 1]):
+            lines[i] = b" " + lines[i]
+            mended = True
+    return b"\n".join(lines) + raw[end.start():] if mended else raw
 
 
 def ids(value: str) -> list[str]:
@@ -208,10 +229,12 @@ class _Walker:
         if depth > MAX_DEPTH:
             raise Refused(f"MIME parts nested more than {MAX_DEPTH} deep")
         ctype = _safe(part.get_content_type, "text/plain")
-        if ctype == "message/rfc822" or (part.is_multipart() and not ctype.startswith("multipart/")):
-            return self._forwarded(part)
+        # The email package reads message/delivery-status as a list of header blocks, which
+        # looks like a forwarded message: ask for it first, or no bounce is ever understood.
         if ctype == "message/delivery-status":
             return self._delivery_status(part)
+        if ctype == "message/rfc822" or (part.is_multipart() and not ctype.startswith("multipart/")):
+            return self._forwarded(part)
         if ctype == "text/rfc822-headers":
             self._returned_headers(_decoded_text(part))
             return self._attach(part, ctype)

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 ACKS_FILE = "mail-acks.json"
 
+CUSTOMER_CHANNELS = ("email", "web")  # how customers open tickets: mail, the control panel
+
 ACK, NEW_TICKET, REPLY, UPDATED, CUSTOMER_REPLY, ASSIGNED = (
     "ack", "new", "reply", "update", "customer-reply", "assigned")
 
@@ -52,7 +54,7 @@ def _email(who: str | None) -> str:
 def notices(tracker: "Tracker", events: Iterable[IssueEvent], acks: "AckLog") -> list[Notice]:
     """The notices one change calls for, one per recipient and ticket."""
     mail = tracker.settings.mail
-    staff = {m.email.lower() for m in tracker.settings.staff}
+    staff = {_email(m.email) for m in tracker.settings.staff}
     ours = {mail.address.lower(), *mail.aliases}
     by_issue: dict[int, list[IssueEvent]] = {}
     for event in events:
@@ -65,7 +67,8 @@ def notices(tracker: "Tracker", events: Iterable[IssueEvent], acks: "AckLog") ->
     unique = []
     for notice in out:  # one mail per person and ticket, the first reason wins
         key = (notice.issue.id, notice.recipient)
-        if key not in seen and notice.recipient not in ours and ADDRESS_RE.match(notice.recipient):
+        # fullmatch: ADDRESS_RE ends in '$', which also matches before a final newline
+        if key not in seen and notice.recipient not in ours and ADDRESS_RE.fullmatch(notice.recipient):
             seen.add(key)
             unique.append(notice)
     return unique
@@ -76,9 +79,9 @@ def _for_issue(tracker: "Tracker", group: list[IssueEvent], staff: set[str], ack
     issue = group[-1].issue
     actor = group[-1].actor
     me = _email(actor)
-    customer = (issue.customer or "").lower()
+    customer = _email(issue.customer)
     by_customer = bool(customer) and me == customer or (me not in staff and group[0].via == "email")
-    outside = [a.lower() for a in [issue.customer or "", *issue.cc] if a and a.lower() != me]
+    outside = [a for a in map(_email, [issue.customer, *issue.cc]) if a and a != me]
     staff_to = _staff_recipients(tracker, issue, staff, me)
     comment = next((e.comment for e in group if e.kind == COMMENT and e.comment
                     and e.comment.is_public), None)
@@ -90,12 +93,16 @@ def _for_issue(tracker: "Tracker", group: list[IssueEvent], staff: set[str], ack
         found.extend(Notice(kind, issue, p, actor, comment, what, is_staff) for p in people)
 
     if any(e.kind == NEW for e in group):
-        if group[0].via == "email":
-            if mail.acknowledge and customer and customer == me and acks.allow(customer):
+        if group[0].via in CUSTOMER_CHANNELS:  # a customer opened it: staff hear of it
+            if group[0].via == "email" and mail.acknowledge and customer and customer == me \
+                    and acks.allow(customer):
                 tell(ACK, [customer])
             tell(NEW_TICKET, staff_to, True)
         else:
             tell(NEW_TICKET, outside)
+            assignee = _email(issue.assignee)  # opened and assigned at once: tell the assignee
+            if assignee and assignee != me and assignee in staff:
+                tell(ASSIGNED, [assignee], True)
         return found
     if by_customer:
         if comment is not None:

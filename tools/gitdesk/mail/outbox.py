@@ -3,8 +3,11 @@
 ``.gitdesk/outbox/`` has four folders. ``pending/`` holds what a change prepared before its
 commit; the commit moves it to ``queue/`` (a failed change deletes it, and after a crash
 ``recover`` keeps an entry only if git holds the very file it reports). ``gitdesk mail send``
-delivers ``queue/`` with retries and backoff into ``sent/``; a permanent refusal (5xx), or
-``mail.retry_hours`` of temporary ones, moves an entry to ``failed/`` with the reason.
+delivers ``queue/`` with retries and backoff into ``sent/``; a permanent refusal (5xx) of a
+message, or ``mail.retry_hours`` of temporary ones, moves an entry to ``failed/`` with the
+reason. Trouble reaching or logging in to the server (down, wrong password) is never the
+message's fault: it is retried, and the rest of the queue waits for the next run; a 4xx for
+one message does not hold up the others.
 An entry is marked before it is handed to SMTP, so a crash mid-send costs at most one
 duplicate, with the same Message-ID.
 """
@@ -20,6 +23,7 @@ import os
 import secrets
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,7 +96,9 @@ def spool(tracker: "Tracker", entries: list[dict[str, Any]]) -> Spooled:
     root = outbox_dir(tracker)
     spooled = Spooled()
     for entry in entries:
-        name = f"{stamp(now())}-{entry['issue']}-{secrets.token_hex(4)}.json"
+        # The name sorts in the order the changes were made (``deliver`` sends in name
+        # order), also within one second or under a fixed GITDESK_NOW.
+        name = f"{stamp(now())}-{time.time_ns():019d}-{entry['issue']}-{secrets.token_hex(3)}.json"
         _write(root / "pending" / name, entry)
         spooled.paths.append(root / "pending" / name)
     return spooled
@@ -143,10 +149,14 @@ class _Connection:
                                                       context=ssl.create_default_context())
             else:
                 smtp = smtplib.SMTP(mail.smtp_host, mail.smtp_port, timeout=30)
+            try:
                 if mail.smtp_tls == "starttls":
                     smtp.starttls(context=ssl.create_default_context())
-            if mail.smtp_user:
-                smtp.login(mail.smtp_user, smtp_password(self.local_dir))
+                if mail.smtp_user:
+                    smtp.login(mail.smtp_user, smtp_password(self.local_dir))
+            except BaseException:
+                smtp.close()
+                raise
             self.smtp = smtp
         return self.smtp
 
@@ -169,19 +179,36 @@ def smtp_password(local_dir: Path) -> str:
         return ""
 
 
-def _permanent(err: Exception) -> str | None:
-    """The reason, if the server refused for good (5xx); None for a temporary problem."""
+def _text(message: object) -> str:
+    return message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+
+
+def _describe(err: Exception) -> str:
+    """The server's answer as people read it ('550 5.1.1 no such user'), else the error."""
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        answers = [(rcpt, f"{code} {_text(msg)}") for rcpt, (code, msg) in err.recipients.items()]
+        if len(answers) == 1:
+            return answers[0][1]
+        return "; ".join(f"{rcpt}: {answer}" for rcpt, answer in answers)
+    code = getattr(err, "smtp_code", None)
+    if isinstance(code, int) and code > 0:
+        return f"{code} {_text(getattr(err, 'smtp_error', b''))}"
+    return f"{type(err).__name__}: {err}"
+
+
+def _permanent(err: Exception) -> bool:
+    """Did the server refuse this message for good (5xx)? Otherwise the problem is temporary."""
     if isinstance(err, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in err.recipients.values()]
-        if codes and all(code >= 500 for code in codes):
-            return "; ".join(f"{r}: {c} {m.decode('utf-8', 'replace') if isinstance(m, bytes) else m}"
-                             for r, (c, m) in err.recipients.items())
-        return None
+        return bool(codes) and all(code >= 500 for code in codes)
     code = getattr(err, "smtp_code", 0)
-    if isinstance(code, int) and code >= 500:
-        text = getattr(err, "smtp_error", b"")
-        return f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
-    return None
+    return isinstance(code, int) and code >= 500
+
+
+def _connection_lost(err: Exception) -> bool:
+    """A network problem, not an SMTP answer about one message: the rest waits for the next run.
+    (smtplib's SMTPException is an OSError too: only its disconnection counts here.)"""
+    return isinstance(err, smtplib.SMTPServerDisconnected) or not isinstance(err, smtplib.SMTPException)
 
 
 def deliver(tracker: "Tracker") -> Delivery:
@@ -214,44 +241,99 @@ def deliver(tracker: "Tracker") -> Delivery:
 def _deliver_one(tracker: "Tracker", connection: _Connection, path: Path, report: Delivery) -> bool:
     root = path.parent.parent
     entry = _read(path)
-    if entry is None:
-        os.replace(path, root / "failed" / path.name)
-        report.failed += 1
-        return True
     moment = now()
-    if parse_time(entry["next_try"]) > moment:
+    try:
+        if not isinstance(entry, dict):
+            raise ValueError("not a JSON object")
+        parse_time(entry["created"])
+        ready = parse_time(entry["next_try"]) <= moment
+        attempts = int(entry["attempts"])
+        message = entry["message"].encode("utf-8", "surrogateescape")
+        envelope_from, to = _envelope(entry)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        # A broken entry (hand-edited, truncated, or one no SMTP command may carry) must not
+        # stop the outbox: it goes to failed/ with the reason, and the rest is delivered.
+        if not isinstance(entry, dict):
+            os.replace(path, root / "failed" / path.name)
+            report.errors.append(f"{path.name}: unreadable outbox entry")
+            report.failed += 1
+            return True
+        entry["last_error"] = f"invalid outbox entry: {type(err).__name__}: {err}"[:500]
+        report.errors.append(f"{path.name}: {entry['last_error']}")
+        _fail(path, entry, report)
+        return True
+    if not ready:
         report.waiting += 1
         return True
-    entry["attempts"] += 1
+    entry["attempts"] = attempts + 1
     entry["last_try"] = iso(moment)
     _write(path, entry)  # marked before SMTP sees it: a crash now means one resend at most
     try:
         smtp = connection.get()
-        smtp.sendmail(entry["envelope_from"], entry["to"],
-                      entry["message"].encode("utf-8", "surrogateescape"))
     except (smtplib.SMTPException, OSError) as err:
-        reason = _permanent(err)
-        entry["last_error"] = reason or f"{type(err).__name__}: {err}"[:500]
-        report.errors.append(f"{path.name}: {entry['last_error']}")
-        gave_up = moment - parse_time(entry["created"]) > dt.timedelta(hours=tracker.settings.mail.retry_hours)
-        if reason or gave_up:
-            if gave_up and not reason:
-                entry["last_error"] = f"gave up after {entry['attempts']} attempts: {entry['last_error']}"
-            _write(root / "failed" / path.name, entry)
-            path.unlink()
-            report.failed += 1
-            return True
-        delay = BACKOFF[min(entry["attempts"] - 1, len(BACKOFF) - 1)]
-        entry["next_try"] = iso(moment + dt.timedelta(seconds=delay))
-        _write(path, entry)
-        report.deferred += 1
+        # The server is down, or refuses us (a wrong password, a 554 greeting): no fault of
+        # this message, so never a permanent failure of it; the rest waits for the next run.
+        _defer(tracker, path, entry, moment, _describe(err), report)
         connection.close()
-        return not isinstance(err, OSError)  # a refused connection: stop this run
+        return False
+    try:
+        smtp.sendmail(envelope_from, to, message)
+    except ValueError as err:  # smtplib refuses to say it (a non-ASCII address): never will
+        entry["last_error"] = f"cannot be sent: {err}"[:500]
+        report.errors.append(f"{path.name}: {entry['last_error']}")
+        _fail(path, entry, report)
+        connection.close()  # the session may be half way through a transaction
+        return True
+    except (smtplib.SMTPException, OSError) as err:
+        reason = _describe(err)
+        if _permanent(err):
+            entry["last_error"] = reason
+            report.errors.append(f"{path.name}: {reason}")
+            _fail(path, entry, report)
+        else:
+            _defer(tracker, path, entry, moment, reason, report)
+        if _connection_lost(err):
+            connection.close()
+            return False
+        return True
     entry["sent"] = iso(now())
     _write(root / "sent" / path.name, entry)
     path.unlink()
     report.sent += 1
     return True
+
+
+def _envelope(entry: dict[str, Any]) -> tuple[str, list[str]]:
+    """MAIL FROM and RCPT TO of an entry; ValueError if SMTP could not carry them safely."""
+    sender, to = entry["envelope_from"], entry["to"]
+    if not isinstance(sender, str) or not isinstance(to, list) or not to \
+            or not all(isinstance(r, str) and r for r in to):
+        raise ValueError("envelope_from must be text and to a list of addresses")
+    for address in (sender, *to):
+        if any(c in address for c in "\r\n\0<> ") or len(address) > 320:
+            raise ValueError(f"{address!r} cannot be an SMTP address")
+    return sender, to
+
+
+def _fail(path: Path, entry: dict[str, Any], report: Delivery) -> None:
+    _write(path.parent.parent / "failed" / path.name, entry)
+    path.unlink()
+    report.failed += 1
+
+
+def _defer(tracker: "Tracker", path: Path, entry: dict[str, Any], moment: dt.datetime, reason: str,
+           report: Delivery) -> None:
+    """A temporary failure: try again after the backoff, or give up after mail.retry_hours."""
+    entry["last_error"] = reason[:500]
+    report.errors.append(f"{path.name}: {entry['last_error']}")
+    if moment - parse_time(entry["created"]) > dt.timedelta(hours=tracker.settings.mail.retry_hours):
+        entry["last_error"] = f"gave up after {entry['attempts']} attempts: {entry['last_error']}"
+        _fail(path, entry, report)
+        return
+    delay = BACKOFF[min(entry["attempts"] - 1, len(BACKOFF) - 1)]
+    entry["next_try"] = iso(moment + dt.timedelta(seconds=delay))
+    _write(path, entry)
+    report.deferred += 1
 
 
 def _prune_sent(root: Path) -> None:

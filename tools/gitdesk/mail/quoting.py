@@ -13,6 +13,7 @@ import re
 MARKER = "##- Please type your reply above this line -##"
 _MARKER_RE = re.compile(r"^\W{0,6}#+-\s*(please type your reply above this line|"
                         r"bitte oberhalb dieser zeile antworten)", re.I)
+_MARKER_WORDS = re.compile(r"(?i)above this line|oberhalb dieser zeile")  # cheap test first
 _PEEK = 300
 
 # One line that opens a quoted message, in the languages our customers write.
@@ -26,7 +27,7 @@ _HEADER_LINES = [
     r"em\b.{0,200}\bescreveu\s*:?\s*$",                  # Em 1 de jan, Bob escreveu:
     r"den\b.{0,200}\bskrev\b.{0,120}:?\s*$",             # Den 1 jan 2026 skrev Bob:
     r"w\s+dniu\b.{0,200}\bnapisa[łl]",                   # W dniu ... napisał:
-    r"-{2,}\s*(original message|ursprüngliche nachricht|message d'origine|mensaje original|"
+    r"-{2,}(?!-)\s*(original message|ursprüngliche nachricht|message d'origine|mensaje original|"
     r"messaggio originale|oorspronkelijk bericht|forwarded message|weitergeleitete nachricht)"
     r"\s*-{2,}",
     r"_{20,}\s*$",                                       # Outlook's rule above From:/Sent:
@@ -59,7 +60,8 @@ def reply_part(text: str) -> str:
     """The text above the quoted history; the whole text when no cut leaves anything."""
     lines = text.split("\n")
     for i, line in enumerate(lines):
-        if _MARKER_RE.match(line[:_PEEK]):
+        head = line[:_PEEK]
+        if _MARKER_WORDS.search(head) and _MARKER_RE.match(head):
             return _trim(_drop_attribution(lines[:i]), text)
     for i in range(len(lines)):
         if _is_quote_header(lines, i):

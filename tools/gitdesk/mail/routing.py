@@ -64,11 +64,17 @@ def route(tracker: "Tracker", msg: Inbound, signer: Signer, seen: "SeenIndex",
         issue_id = signer.issue_of_message_id(message_id, sender)
         if issue_id and load(issue_id) is not None:
             return Route(issue_id, "message id")
+        named = signer.named_issue(message_id)
+        if named and load(named) is not None:
+            notes.append(f"it answers our mail about #{named}, which was not sent to this sender")
     for message_id in msg.thread_ids:
         issue_id = seen.find(message_id)
         issue = load(issue_id) if issue_id else None
         if issue is not None and sender in participants(tracker, issue):
             return Route(issue.id, "thread")
+        if issue is not None:
+            notes.append(f"it answers a message of #{issue.id}, but the sender takes no part "
+                         f"in #{issue.id}")
     for match in _TAG_RE.finditer(msg.subject):
         issue = load(int(match.group(1)))
         if issue is None:
@@ -76,7 +82,7 @@ def route(tracker: "Tracker", msg: Inbound, signer: Signer, seen: "SeenIndex",
         if sender in participants(tracker, issue):
             return Route(issue.id, "subject tag")
         notes.append(f"its subject names #{issue.id}, but the sender takes no part in #{issue.id}")
-    return Route(None, "new", note="; ".join(notes))
+    return Route(None, "new", note="; ".join(list(dict.fromkeys(notes))[:5]))
 
 
 def recipients_of(msg: Inbound, envelope: list[str] | None) -> list[str]:

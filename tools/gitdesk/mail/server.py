@@ -17,9 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import LockTimeout
 from ..timeutil import now, stamp
 from .gateway import Gateway, Outcome
 from .outbox import deliver
+from .signing import Signer
 from .sources import drain_spool, spool_dir
 
 if TYPE_CHECKING:
@@ -27,11 +29,13 @@ if TYPE_CHECKING:
 
 
 def accepts(tracker: "Tracker", address: str) -> bool:
+    """The desk's address, an alias, or a +ticket.token form of the address (the token is
+    checked against the sender later, by routing); any other +form is nobody's."""
     mail = tracker.settings.mail
-    local, _, domain = address.strip().strip("<>").lower().rpartition("@")
-    if (local + "@" + domain) in mail.aliases:
+    text = address.strip().strip("<>").lower()
+    if text == mail.address.lower() or text in mail.aliases:
         return True
-    return domain == mail.domain and local.split("+", 1)[0] == mail.local_part
+    return Signer(b"", mail.address).parse_reply_address(text) is not None
 
 
 def _store(folder: Path, content: bytes, mail_from: str, recipients: list[str]) -> Path:
@@ -95,10 +99,16 @@ class Listener:
     def start(self) -> None:
         from aiosmtpd.controller import Controller
 
+        class _Controller(Controller):
+            def _trigger_server(self) -> None:  # port 0: the port the kernel picked
+                if self.port == 0 and self.server is not None:
+                    self.port = self.server.sockets[0].getsockname()[1]
+                super()._trigger_server()
+
         handler = Handler(self.tracker, self.wake)
-        self.controller = Controller(handler, hostname=self.host, port=self.port,
-                                     data_size_limit=self.tracker.settings.mail.max_bytes,
-                                     decode_data=False, server_hostname=self.tracker.settings.mail.domain)
+        self.controller = _Controller(handler, hostname=self.host, port=self.port,
+                                      data_size_limit=self.tracker.settings.mail.max_bytes,
+                                      decode_data=False, server_hostname=self.tracker.settings.mail.domain)
         self.controller.start()
         self.port = self.controller.port
         self.worker = threading.Thread(target=self._work, name="gitdesk-mail", daemon=True)
@@ -126,6 +136,8 @@ class Listener:
                     if self.send_every and time.monotonic() - last_send >= self.send_every:
                         last_send = time.monotonic()
                         deliver(self.tracker)
+                except LockTimeout:
+                    continue  # the tracker is busy (a long command): the next round tries again
                 except Exception as err:  # noqa: BLE001 - keep serving; the spool keeps the mail
                     self.errors.append(f"{type(err).__name__}: {err}")
                     time.sleep(1.0)

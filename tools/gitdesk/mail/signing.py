@@ -36,22 +36,37 @@ class ReplyToken:
 
 
 def load_secret(local_dir: Path) -> bytes:
-    """The signing key: the environment's, or the tracker's own, made once with mode 0600."""
+    """The signing key: the environment's, or the tracker's own, made once with mode 0600.
+
+    Two processes may need it first at the same moment (the listener's worker and a staff
+    comment): the key is written whole to a private temporary file and linked into place,
+    so a reader sees no file or the whole key, and the loser of the race reads the winner's.
+    """
     env = os.environ.get("GITDESK_MAIL_SECRET", "")
     if env:
         return env.encode("utf-8")
     path = Path(local_dir) / SECRET_FILE
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    key = secrets.token_hex(32).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, key + b"\n")
-    finally:
-        os.close(fd)
-    return key
+    for _ in range(3):
+        try:
+            key = path.read_bytes().strip()
+            if key:
+                return key
+        except FileNotFoundError:
+            pass
+        tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_hex(32).encode() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if another process won: then its key is read above
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    raise OSError(f"{path}: the mail signing key is empty; delete the file to make a new one")
 
 
 class Signer:
@@ -97,6 +112,14 @@ class Signer:
             return None
         expected = self._sign("mid", match["issue"], match["event"], recipient.lower())
         return int(match["issue"]) if hmac.compare_digest(expected, match["sig"]) else None
+
+    def named_issue(self, message_id: str) -> int | None:
+        """The ticket one of our Message-IDs names, signature NOT checked: only to explain,
+        in a note, why a reply that does not verify was not added to it."""
+        match = _MID_RE.match(message_id.strip())
+        if not match or match["domain"].lower() != self.domain:
+            return None
+        return int(match["issue"])
 
     def is_ours(self, message_id: str) -> bool:
         """Looks like one of our Message-IDs (signature not checked): never a new ticket."""

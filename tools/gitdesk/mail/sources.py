@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mailbox
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,14 @@ from ..errors import GitdeskError, LockTimeout
 from .gateway import Envelope, Gateway, Outcome
 
 Report = Callable[[str, Outcome], None]
+
+_FROM_QUOTED = re.compile(rb"^>(>*From )", re.M)
+
+
+def unquote_from(raw: bytes) -> bytes:
+    """A message as it was before the mbox quoted it: mbox writers put '>' before each body
+    line starting 'From ' (and mboxrd before '>From ' too); one '>' comes off again."""
+    return _FROM_QUOTED.sub(rb"\1", raw)
 
 
 def mbox_messages(path: Path) -> Iterator[tuple[str, bytes]]:
@@ -26,7 +35,7 @@ def mbox_messages(path: Path) -> Iterator[tuple[str, bytes]]:
     except (OSError, mailbox.Error) as err:
         raise GitdeskError(f"{path}: cannot read as mbox: {err}") from None
     for n, key in enumerate(keys, 1):
-        yield f"{path.name}#{n}", box.get_bytes(key)
+        yield f"{path.name}#{n}", unquote_from(box.get_bytes(key))
 
 
 def ingest_mbox(gateway: Gateway, path: Path, report: Report) -> list[Outcome]:

@@ -33,9 +33,14 @@ def watch(tracker: "Tracker", folder: Path, report: Callable[[str, Outcome], Non
         def on_any_event(self, event) -> None:  # created in new/, or moved there from tmp/
             wake.set()
 
+    def _stopper() -> None:  # stop at once, not at the end of a poll interval
+        stop.wait()
+        wake.set()
+
     observer = Observer()
     observer.schedule(_Wake(), str(folder / "new"), recursive=False)
     observer.start()
+    threading.Thread(target=_stopper, name="gitdesk-watch-stop", daemon=True).start()
     gateway = Gateway(tracker)
     try:
         wake.set()
