@@ -538,12 +538,14 @@ def test_a_reply_attachment_never_overwrites_an_earlier_one(gateway, tracker_dir
      "To: Carol\nSubject: RE: x\n\nold\n", "Call me."),
     ("Call me.\n\n________________________________\nFrom: Alice Admin\nSent: Monday\n\nold\n", "Call me."),
     ("Call me.\n\n*From:* Alice Admin\n*Sent:* Monday\n\nold\n", "Call me."),
+    (f"Fixed, thanks.\n\n________________________________\nFrom: Test Desk\nSent: Monday\nTo: Bob\n"
+     f"Subject: [#1] x\n\n{MARKER}\n\nAlice wrote:\n", "Fixed, thanks."),
     ("My answer.\n\n> quoted tail\n> more\n", "My answer."),
     ("From: the logs, an error.\nSent: nothing yet\n", "From: the logs, an error.\nSent: nothing yet"),
     ("> only quoted\n> text\n", "> only quoted\n> text"),
     ("On my server the disk is full.\nWhat now?\n", "On my server the disk is full.\nWhat now?"),
 ], ids=["marker", "marker-first", "on-wrote", "on-wrote-folded", "am-schrieb", "le-a-ecrit",
-        "original-message", "from-sent", "outlook-rule", "starred-from-sent", "trailing-quote",
+        "original-message", "from-sent", "outlook-rule", "starred-from-sent", "outlook-above-marker", "trailing-quote",
         "from-in-text", "all-quoted", "on-in-text"])
 def test_reply_part_keeps_only_the_new_text(text, new):
     """Our marker first, then the attribution line of mail clients (English, German, French,

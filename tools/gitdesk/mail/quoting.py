@@ -80,6 +80,12 @@ def _drop_attribution(lines: list[str]) -> list[str]:
     end = len(lines)
     while end and not lines[end - 1].strip():
         end -= 1
+    # Outlook puts its whole header block (From:, Sent:, To:, Subject:) above our marker.
+    for j in range(max(0, end - 8), end):
+        if _FIELD_RE.match(lines[j].strip()[:_PEEK]) and _is_quote_header(lines, j):
+            while j and (not lines[j - 1].strip() or set(lines[j - 1].strip()) <= set("_-")):
+                j -= 1  # the rule line Outlook draws above it
+            return lines[:j]
     if end and (_is_quote_header(lines, end - 1) or _WROTE_END.search(lines[end - 1][:_PEEK])):
         end -= 1
         if end and re.match(r"\s*(on|am|le|el|op)\b", lines[end - 1][:_PEEK], re.I) \
