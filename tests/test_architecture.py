@@ -50,8 +50,8 @@ def test_mkdocs_is_imported_only_by_the_site_adapter():
     assert users == ["site/build.py", "site/mkdocs_hooks.py", "site/serve.py"]
 
 
-@pytest.mark.parametrize("layer", ["core/", "issues/", "kb/", "config.py", "errors.py",
-                                   "reports.py"])
+@pytest.mark.parametrize("layer", ["core/", "issues/", "kb/", "index/", "config.py", "queueconfig.py",
+                                   "errors.py", "reports.py"])
 def test_the_domain_knows_nothing_of_its_interfaces(layer):
     """core, issues and kb never import click, the CLI, the site or the importers."""
     for name, tree in _modules():

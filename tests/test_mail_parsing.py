@@ -35,7 +35,7 @@ from gitdesk.mail.htmltext import html_to_text
 from gitdesk.mail.inbound import MAX_DEPTH, MAX_PARTS, Refused, parse_message
 from gitdesk.mail.mbox_import import import_mbox
 from gitdesk.mail.quoting import MARKER, reply_part
-from gitdesk.mail.sources import ingest_mbox, mbox_messages, unquote_from
+from gitdesk.mail.sources import ingest_mbox, mbox_messages
 
 STORED = {"new", "comment", "note", "bounce", "duplicate"}
 CAROL = "carol@customer.example"

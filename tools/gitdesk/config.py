@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidDocument
+from .queueconfig import QueueSettings, SlaSettings, parse_queue, parse_sla
 
 SETTINGS_FILE = "gitdesk.yml"
 
@@ -47,12 +48,23 @@ schema:
   resolutions: [fixed, answered, duplicate, wontfix, invalid]
   # Extra fields: name: {{values: [..], default: .., required: false}}
   fields: {{}}
+
+# The work queue and SLA targets (the manual's "The queue and SLAs"). The defaults:
+# queue:
+#   order: [priority, sla, age]
+#   working_status: open
+#   waiting_statuses: [waiting]
+# No SLA unless you set targets, for example:
+# sla:
+#   critical: {{response: 1h, resolve: 4h}}
+#   high: {{response: 4h, resolve: 1d}}
+#   normal: {{response: 1d, resolve: 5d}}
 """
 
 STANDARD_FIELDS = (
     "title", "type", "status", "priority", "visibility", "labels", "customer", "cc",
     "assignee", "created", "updated", "due", "kb", "resolution", "attachments", "source",
-    "author", "closed",
+    "author", "closed", "waiting_since", "paused_seconds",
 )
 VISIBILITIES = ("public", "private")
 
@@ -188,6 +200,8 @@ class Settings:
     staff: tuple[StaffMember, ...]
     schema: Schema
     raw: dict[str, Any] = field(compare=False, repr=False, default_factory=dict)
+    queue: QueueSettings = QueueSettings()
+    sla: SlaSettings = SlaSettings()
 
     def find_staff(self, who: str) -> StaffMember | None:
         """A staff member by email, name or email local part (case-insensitive)."""
@@ -268,4 +282,6 @@ def parse_settings(data: dict[str, Any], path: str = SETTINGS_FILE,
         staff=tuple(staff),
         schema=schema,
         raw=data,
+        queue=parse_queue(data.get("queue"), schema, path, lines.get("queue")),
+        sla=parse_sla(data.get("sla"), schema, path, lines.get("sla")),
     )

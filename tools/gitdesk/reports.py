@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +47,9 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Schema
 from .errors import InvalidDocument
-from .issues.model import Comment, Issue
+from .issues.model import Issue
+from .issues.sla import closed_at, first_response  # one definition of each, shared with the SLAs
+from .issues.sla import person_key as person_key  # re-exported: part of this module's API
 from .timeutil import UTC, iso, now
 
 if TYPE_CHECKING:
@@ -134,33 +135,6 @@ def stats(seconds: Sequence[float]) -> Stats:
         return None if value is None else dt.timedelta(seconds=round(value))
 
     return Stats(len(seconds), round_(percentile(seconds, 0.5)), round_(percentile(seconds, 0.9)))
-
-
-_ANGLE_RE = re.compile(r"<\s*([^<>\s]+@[^<>\s]+)\s*>")
-
-
-def person_key(who: str | None) -> str:
-    """Who someone is, for telling the customer from staff (see the module's definition)."""
-    text = (who or "").strip()
-    match = _ANGLE_RE.search(text)
-    if match:
-        return match.group(1).lower()
-    return text.strip('"').strip().lower()
-
-
-def closed_at(issue: Issue, schema: Schema) -> dt.datetime | None:
-    """When a closed issue was closed; None for an open one."""
-    if not schema.is_closed(issue.status):
-        return None
-    return max(issue.closed or issue.updated, issue.created)
-
-
-def first_response(issue: Issue, comments: Iterable[Comment] | None = None) -> Comment | None:
-    """The earliest public comment by someone other than the customer and the author."""
-    askers = {person_key(w) for w in (issue.customer, issue.author) if w and person_key(w)}
-    replies = [c for c in (issue.comments if comments is None else comments)
-               if c.is_public and person_key(c.author) not in askers and person_key(c.author)]
-    return min(replies, key=lambda c: c.date, default=None)
 
 
 def _has_time(issue: Issue) -> bool:

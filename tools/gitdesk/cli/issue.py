@@ -11,6 +11,8 @@ from ..issues import actions
 from ..issues.actions import resolve_user
 from ..issues.query import SORT_FIELDS, IssueQuery
 from ..timeutil import iso, parse_time
+from . import queue as queue_cli
+from . import search as search_cli
 from .common import (
     clean,
     color_status,
@@ -89,10 +91,11 @@ def new_cmd(ctx, title, issue_type, priority, labels, public, customer, cc, assi
 @click.option("--sort", type=click.Choice(SORT_FIELDS), default="id", show_default=True)
 @click.option("--asc", "ascending", is_flag=True, help="Oldest / smallest first.")
 @click.option("-n", "--limit", type=int, default=0, help="Show at most N issues.")
+@click.option("--overdue", is_flag=True, help="Only issues that missed an SLA target.")
 @json_option
 @click.pass_context
 def list_cmd(ctx, statuses, types, labels, assignee, priorities, customer, visibility, state,
-             sort, ascending, limit, as_json):
+             sort, ascending, limit, overdue, as_json):
     """List issues (open ones unless --closed or --all), newest first."""
     tracker = get_tracker(ctx)
     schema = tracker.settings.schema
@@ -104,6 +107,8 @@ def list_cmd(ctx, statuses, types, labels, assignee, priorities, customer, visib
                        priorities=priorities, customer=customer, visibility=visibility,
                        assignee=resolve_user(tracker, assignee) if assignee else None,
                        unassigned=assignee in ("none", "-"))
+    if overdue:
+        issues = queue_cli.overdue(tracker, issues, query)
     chosen = query.select(issues, schema, sort=sort, ascending=ascending, limit=limit)
     if as_json:
         print_json([i.to_json(schema) for i in chosen])
@@ -137,7 +142,7 @@ def show_cmd(ctx, issue_id, as_json):
     issue = tracker.issues.load(issue_id, comments=True)
     schema = tracker.settings.schema
     if as_json:
-        print_json(issue.to_json(schema, with_comments=True))
+        print_json({**issue.to_json(schema, with_comments=True), "sla": queue_cli.sla_json(tracker, issue)})
         return
     click.echo(click.style(clean(f"#{issue.id} {issue.title}"), bold=True))
     labels = f" · labels: {', '.join(issue.labels)}" if issue.labels else ""
@@ -148,6 +153,7 @@ def show_cmd(ctx, issue_id, as_json):
              ("kb", ", ".join(issue.kb)), ("source", issue.source)]
     facts += [(k, str(v)) for k, v in {**issue.fields, **issue.extra}.items()]
     click.echo(f"created {iso(issue.created)} · updated {iso(issue.activity)}")
+    queue_cli.echo_sla(tracker, issue)
     for name, value in facts:
         if value:
             click.echo(clean(f"{name}: {value}"))
@@ -278,3 +284,10 @@ def log_cmd(ctx, issue_id, limit, as_json):
     table([[e.commit[:8], e.date[:16].replace("T", " "), clean(e.author), clean(e.subject)]
            for e in entries],
           ["COMMIT", "DATE", "AUTHOR", "CHANGE"])
+
+
+for _command in queue_cli.COMMANDS:  # issue queue, issue next, issue take
+    main.add_command(_command)
+
+for _command in search_cli.ISSUE_COMMANDS:  # issue search, link, suggest, reply
+    main.add_command(_command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..kb import actions
+from . import search as search_cli
 from .common import clean, get_tracker, json_option, print_json, read_text, root_group, table
 
 
@@ -14,21 +15,30 @@ def main(ctx: click.Context) -> None:
 
 
 @main.command("new")
-@click.argument("title")
+@click.argument("title", required=False)
 @click.option("--internal", is_flag=True, help="Staff only: never published.")
 @click.option("-l", "--tag", "tags", multiple=True, help="A tag (repeatable).")
 @click.option("--slug", help="The file name (default: made from the title).")
 @click.option("-m", "--message", multiple=True, help="The article text.")
 @click.option("-F", "--file", "file", help="Read the text from FILE (- for stdin).")
 @click.option("-e", "--edit", is_flag=True, help="Write the text in $EDITOR.")
+@click.option("--from", "from_issue", metavar="ID",
+              help="Draft an internal article from this issue (title, description, public comments).")
 @json_option
 @click.pass_context
-def new_cmd(ctx, title, internal, tags, slug, message, file, edit, as_json):
-    """Write a new article titled TITLE (public unless --internal)."""
+def new_cmd(ctx, title, internal, tags, slug, message, file, edit, from_issue, as_json):
+    """Write a new article titled TITLE (public unless --internal), or draft one --from an issue."""
     tracker = get_tracker(ctx)
-    body = read_text(message, file, edit) or ""
     tags = [x for tag in tags for x in tag.split(",")]
-    article = actions.new_article(tracker, title, internal=internal, tags=tags, body=body, slug=slug)
+    if from_issue:
+        if message or file or edit:
+            raise click.UsageError("--from writes the text itself; change it afterwards with kb edit")
+        article = actions.new_from_issue(tracker, from_issue, title=title, slug=slug, tags=tags or None)
+    elif not title:
+        raise click.UsageError("Missing argument 'TITLE' (or give --from ID).")
+    else:
+        body = read_text(message, file, edit) or ""
+        article = actions.new_article(tracker, title, internal=internal, tags=tags, body=body, slug=slug)
     if as_json:
         print_json(article.to_json(with_body=True))
     else:
@@ -89,3 +99,7 @@ def edit_cmd(ctx, slug, file):
         return f"kb {slug}: edited: {changed}" if changed else f"kb {slug}: no changes"
 
     edit_document(tracker, tracker.root / article.path, f"kb-{slug}", apply, file)
+
+
+for _command in search_cli.KB_COMMANDS:  # kb search
+    main.add_command(_command)

@@ -380,6 +380,7 @@ def _to_issue(source: SourceIssue, issue_id: int, schema, mapping, repo, before:
         issue.assignee, issue.resolution = before.assignee, before.resolution
         issue.kb, issue.cc, issue.customer, issue.due = before.kb, before.cc, before.customer, before.due
         issue.attachments = before.attachments
+        issue.waiting_since, issue.paused_seconds = before.waiting_since, before.paused_seconds
         issue.fields, issue.extra = before.fields, before.extra
     return issue
 

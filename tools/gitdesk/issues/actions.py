@@ -12,7 +12,7 @@ from ..config import VISIBILITIES
 from ..core.document import parse, render
 from ..core.repo import Identity
 from ..core.tracker import Change, Tracker
-from ..errors import Conflict, InvalidDocument, InvalidValue
+from ..errors import Conflict, InvalidDocument, InvalidValue, NotFound
 from ..timeutil import iso, now, parse_time
 from .events import COMMENT, NEW, UPDATE, IssueEvent
 from .model import (
@@ -24,6 +24,8 @@ from .model import (
     issue_from_document,
     issue_to_document,
 )
+from .query import IssueQuery
+from .sla import person_key, stamp_pause
 from .store import parse_id, slug_of
 
 LIST_FIELDS = ("labels", "cc", "kb")
@@ -107,6 +109,7 @@ def draft_issue(tracker: Tracker, title: str, *, type: str | None = None,
         customer=customer or None,
         cc=_unique(cc), assignee=resolve_user(tracker, assignee), body=body,
         due=_parse_due(due), fields=dict(fields or {}), source=source, extra=dict(extra or {}),
+        waiting_since=moment if status in tracker.settings.queue.waiting_statuses else None,
     )
     if "\n" in draft.title:
         raise InvalidValue("title: must be one line")
@@ -267,6 +270,7 @@ def update_issue(change: Change, issue: Issue, assignments: Sequence[tuple[str, 
         return issue, []
     updated.updated = now()
     _stamp_closed(tracker, issue, updated)
+    stamp_pause(tracker.settings, issue, updated, updated.updated)
     _revalidate(tracker, updated)
     change.write(updated.path, render(issue_to_document(updated)))
     change.events.append(IssueEvent(UPDATE, updated, str(change.author), via, before=issue,
@@ -320,6 +324,52 @@ def reopen(tracker: Tracker, ref: str | int, comment: str | None = None) -> tupl
 
 def assign(tracker: Tracker, ref: str | int, user: str | None) -> tuple[Issue, list[str]]:
     return set_fields(tracker, ref, [("assignee", "=", user or "")])
+
+
+def take(tracker: Tracker, ref: str | int | None = None, *, force: bool = False,
+         query: IssueQuery | None = None, author: Identity | None = None) -> tuple[Issue, list[str]]:
+    """Assign an issue to the acting person and move it to ``queue.working_status``: one commit.
+
+    Without ``ref``, the first item of the queue that nobody has taken (and that matches
+    ``query``), chosen under the tracker's lock, so that two people
+    taking at once never get the same item. An issue held by someone else is refused
+    (``Conflict``) unless ``force``; a waiting status stays as it is.
+    """
+    settings = tracker.settings
+    with tracker.change(author=author) as change:
+        who = change.author
+        member = settings.find_staff(who.email or who.name)  # type: ignore[union-attr]
+        me = member.email if member else (who.email or who.name)  # type: ignore[union-attr]
+        if settings.staff and member is None:
+            raise InvalidValue(f"{me} is not on the staff list in gitdesk.yml: only staff take work")
+        if ref is None:
+            from .queue import load_queue, next_free
+
+            item = next_free(load_queue(tracker)[0], settings, query)
+            if item is None:
+                raise NotFound("nothing to take: every item in the queue is taken"
+                               + (" or does not match" if query else "") + " (see issue queue)")
+            issue = item.issue
+        else:
+            issue = tracker.issues.load(ref)
+        if settings.schema.is_closed(issue.status):
+            raise InvalidValue(f"#{issue.id} is closed (status: {issue.status}); reopen it first")
+        holder = issue.assignee
+        stolen = holder if holder and person_key(holder) != person_key(me) else None
+        if stolen and not force:
+            held = settings.find_staff(stolen)
+            name = f"{held.name} <{held.email}>" if held and held.name != held.email else stolen
+            raise Conflict(f"#{issue.id} is taken by {name}; use --force to take it over")
+        changes = [("assignee", "=", me)]
+        target = settings.queue.working_status
+        if issue.status not in settings.queue.waiting_statuses and issue.status != target:
+            changes.append(("status", "=", target))
+        updated, diffs = update_issue(change, issue, changes)
+        if not diffs:
+            return issue, []
+        moved = f" (status: {issue.status} -> {updated.status})" if updated.status != issue.status else ""
+        change.message = f"#{issue.id} take: {me}" + (f" from {stolen}" if stolen else "") + moved
+    return updated, diffs
 
 
 # -- comments ---------------------------------------------------------------------------
@@ -398,6 +448,9 @@ def replace_text(tracker: Tracker, ref: str | int, text: str, author: Identity |
                 return old, []
         if old is not None and new.updated == old.updated:
             new.updated = now()
+        if old is not None and (new.waiting_since, new.paused_seconds) == (old.waiting_since,
+                                                                           old.paused_seconds):
+            stamp_pause(tracker.settings, old, new, new.updated)  # unless edited by hand
         change.write(rel, render(issue_to_document(new)), guard=base is None)
         change.message = f"#{issue_id} edit: {', '.join(changed) or 'fields'}"
         diffs = tuple(f"{n}: {_describe(getattr(old, n))} -> {_describe(getattr(new, n))}"
@@ -433,6 +486,6 @@ def stage_comment(change: Change, issue_id: int, comment: Comment) -> None:
 
 __all__ = [
     "draft_issue", "open_issue", "update_issue", "append_comment",
-    "new_issue", "set_fields", "close", "reopen", "assign", "add_comment", "replace_text",
+    "new_issue", "set_fields", "close", "reopen", "assign", "take", "add_comment", "replace_text",
     "parse_assignment", "slug_of", "stage_issue", "stage_comment",
 ]

@@ -83,6 +83,8 @@ class Issue:
     source: str | None = None
     author: str | None = None
     closed: dt.datetime | None = None
+    waiting_since: dt.datetime | None = None  # entered a waiting status (SLA clock paused)
+    paused_seconds: int = 0                   # SLA time paused before, in counted seconds
     fields: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     body: str = ""
@@ -111,7 +113,8 @@ class Issue:
             "cc": list(self.cc), "assignee": self.assignee, "created": iso(self.created),
             "updated": iso(self.activity), "due": iso(self.due), "kb": list(self.kb),
             "resolution": self.resolution, "author": self.author, "closed_at": iso(self.closed),
-            "source": self.source, "fields": dict(self.fields),
+            "source": self.source, "waiting_since": iso(self.waiting_since),
+            "paused_seconds": self.paused_seconds, "fields": dict(self.fields),
             "extra": {k: iso(v) if isinstance(v, (dt.date, dt.datetime)) else v
                       for k, v in self.extra.items()},
             "path": self.path,
@@ -224,6 +227,14 @@ def issue_from_document(doc: Document, issue_id: int, schema: Schema) -> Issue:
     closed_at = _moment(raw_closed) if raw_closed is not None else None
     if raw_closed is not None and closed_at is None:
         bad("closed", f"closed {raw_closed!r} is not a date")
+    raw_waiting = meta.pop("waiting_since", None)
+    waiting_since = _moment(raw_waiting) if raw_waiting is not None else None
+    if raw_waiting is not None and waiting_since is None:
+        bad("waiting_since", f"waiting_since {raw_waiting!r} is not a time")
+    paused = meta.pop("paused_seconds", 0)
+    if isinstance(paused, bool) or not isinstance(paused, int) or paused < 0:
+        bad("paused_seconds", f"paused_seconds {paused!r} is not a whole number of seconds")
+        paused = 0
     raw_due = meta.pop("due", None)
     due = raw_due if isinstance(raw_due, dt.date) or raw_due is None else _moment(raw_due)
     if raw_due is not None and due is None:
@@ -239,7 +250,8 @@ def issue_from_document(doc: Document, issue_id: int, schema: Schema) -> Issue:
             custom[name] = value
     return Issue(
         id=issue_id, title=title or "", visibility=visibility, created=times["created"],
-        updated=times["updated"], closed=closed_at, due=due, fields=custom, extra=meta, body=doc.body,
+        updated=times["updated"], closed=closed_at, waiting_since=waiting_since,
+        paused_seconds=paused, due=due, fields=custom, extra=meta, body=doc.body,
         problems=problems, **choice, **lists, **singles,
     )
 
@@ -258,8 +270,8 @@ def issue_to_document(issue: Issue) -> Document:
     meta["created"] = issue.created
     meta["updated"] = issue.updated
     rest = {
-        "closed": issue.closed,
-        "due": issue.due, "kb": list(issue.kb), "resolution": issue.resolution,
+        "closed": issue.closed, "waiting_since": issue.waiting_since,
+        "paused_seconds": issue.paused_seconds, "due": issue.due, "kb": list(issue.kb), "resolution": issue.resolution,
         "attachments": list(issue.attachments), "source": issue.source,
     }
     meta.update({k: v for k, v in rest.items() if v})
