@@ -9,6 +9,7 @@ import click
 
 from .common import get_tracker, json_option, print_json, root_group
 from .mail import mail_group
+from .report import report_cmd
 
 
 @root_group("gitdesk", "Set up, check, import into and publish a gitdesk tracker; run its mail gateway.")
@@ -17,6 +18,7 @@ def main(ctx: click.Context) -> None:
 
 
 main.add_command(mail_group)
+main.add_command(report_cmd)
 
 
 @main.command("init")
