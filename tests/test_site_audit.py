@@ -344,3 +344,24 @@ def test_the_audit_is_read_from_the_tracker_not_from_the_site(built, site):
     assert {PRIVATE_BODY, PRIVATE_COMMENT, INTERNAL_NOTE, INTERNAL_KB_BODY,
             f"#2 {PRIVATE_TITLE}", PRIVATE_TITLE} <= pieces
     assert SHARED not in pieces and THEME_TEXT not in pieces and "ok thanks" not in pieces
+
+
+def test_a_zip_bomb_is_reported_within_one_budget(built, site, monkeypatch):
+    """Everything one file unpacks to shares one budget: a zip of many members of zeros is
+    reported (the build fails) after reading at most the budget, not held whole in memory;
+    the marker in a member before the budget runs out is still found."""
+    from gitdesk.site import audit
+
+    monkeypatch.setattr(audit, "MAX_EXPANDED", 3 * 2**20)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("first.txt", INTERNAL_KB_BODY)
+        for n in range(8):
+            archive.writestr(f"zeros{n}.bin", b"\0" * 2**20)
+    (site / "files").mkdir(exist_ok=True)
+    (site / "files" / "bomb.zip").write_bytes(out.getvalue())
+    assert len(out.getvalue()) < 100_000
+    findings = _audit(built, site)
+    assert [f for f in findings if f.startswith("files/bomb.zip/zeros2.bin: compressed file too large")], findings
+    assert not [f for f in findings if "zeros3.bin" in f]  # reading stopped at the budget
+    assert [f for f in findings if f.startswith("files/bomb.zip: internal article runbook")], findings

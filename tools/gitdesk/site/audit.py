@@ -23,6 +23,7 @@ import lzma
 import os
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,35 +124,45 @@ def _strings(value) -> list[str]:
     return out
 
 
-def _expand(name: str, data: bytes, findings: set, depth: int = 0) -> list[tuple[str, bytes]]:
-    """The file, and what it holds when it is compressed (a .gz sitemap, a .zip attachment)."""
-    out = [(name, data)]
+def _expand(name: str, data: bytes, findings: set, depth: int = 0,
+            budget: list[int] | None = None) -> Iterator[tuple[str, bytes]]:
+    """The file, and then what it holds when it is compressed (a .gz sitemap, a .zip
+    attachment), one piece at a time. All that one file unpacks to shares one budget of
+    MAX_EXPANDED bytes: a zip of many members of zeros cannot make the audit hold gigabytes;
+    past the budget the file is reported (so the build fails), never skipped."""
+    budget = [MAX_EXPANDED] if budget is None else budget
+    yield name, data
     low = name.lower()
     gz = lambda raw: gzip.GzipFile(fileobj=raw)  # noqa: E731
     opener = {".gz": gz, ".tgz": gz, ".svgz": gz, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile,
               ".lzma": lzma.LZMAFile}
+    inner: list[tuple[str, bytes]] = []
     try:
         for suffix, kind in opener.items():
             if low.endswith(suffix) and depth < 3:
-                inner = kind(io.BytesIO(data)).read(MAX_EXPANDED + 1)
-                inner_name = name[: -len(suffix)] + (".tar" if suffix == ".tgz" else "")
-                out += _limited(inner_name, inner, findings, depth)
+                piece = kind(io.BytesIO(data)).read(budget[0] + 1)
+                inner.append((name[: -len(suffix)] + (".tar" if suffix == ".tgz" else ""), piece))
         if data[:4] == b"PK\x03\x04" and depth < 3:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 for info in archive.infolist():
                     with archive.open(info) as member:
-                        inner = member.read(MAX_EXPANDED + 1)
-                    out += _limited(f"{name}/{info.filename}", inner, findings, depth)
+                        piece = member.read(max(budget[0], 0) + 1)
+                    if not _within(f"{name}/{info.filename}", piece, findings, budget):
+                        break
+                    yield from _expand(f"{name}/{info.filename}", piece, findings, depth + 1, budget)
     except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, RuntimeError):
         pass  # not really compressed: its bytes, read as they are, are all there is
-    return out
+    for inner_name, piece in inner:
+        if _within(inner_name, piece, findings, budget):
+            yield from _expand(inner_name, piece, findings, depth + 1, budget)
 
 
-def _limited(name: str, data: bytes, findings: set, depth: int) -> list[tuple[str, bytes]]:
-    if len(data) > MAX_EXPANDED:
+def _within(name: str, data: bytes, findings: set, budget: list[int]) -> bool:
+    budget[0] -= len(data)
+    if budget[0] < 0:
         findings.add(Finding(name, "compressed file too large to check", f"> {MAX_EXPANDED} bytes"))
-        return []
-    return _expand(name, data, findings, depth + 1)
+        return False
+    return True
 
 
 class _Reader:
