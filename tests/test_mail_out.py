@@ -9,6 +9,7 @@ trackers and the real CLI; time is fixed with GITDESK_NOW so retry times can be 
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import email
 import email.policy
@@ -1116,3 +1117,132 @@ def test_a_port_in_use_is_one_line_not_an_internal_error(tracker_dir):
     assert result.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")
     assert "address already in use" in result.stderr and "internal error" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# == RFC 2047 header injection (CVE-2024-6923) ================================================
+
+def _word(text: str) -> str:
+    """``text`` as one RFC 2047 encoded word, the form the email package decodes into a header."""
+    return "=?utf-8?b?" + base64.b64encode(text.encode()).decode() + "?="
+
+
+INJECTED_HEADERS = _word("Hi\r\nBcc: victim@x.example\r\nX-Injected: yes")
+INJECTED_BODY = _word("Hi\r\nX-Injected: yes\r\n\r\n<h1>Your account is closed</h1>")
+MID_WORD = "<=?utf-8?b?DQpYLUluamVjdGVkLVZpYS1NaWQ6IHllcw0K?=@evil.example>"
+
+
+def _exact_headers(delivered: list[Delivered], automatic: bool = True) -> None:
+    """Each message has exactly the headers compose sets, once each, one line each, a
+    text/plain body; nothing injected in the header or the body."""
+    want = sorted(OUT_HEADERS - (set() if automatic else {"auto-submitted"}))
+    assert delivered
+    for got in delivered:
+        assert len(got.rcpt_tos) == 1 and "victim" not in got.rcpt_tos[0]
+        names = sorted(name.lower() for name in got.msg.keys())
+        assert names == want, got.data[:2000]
+        head, body = got.data.split(b"\r\n\r\n", 1)
+        for line in head.split(b"\r\n"):   # every physical line is a header or its folding
+            assert re.match(rb"^([A-Za-z-]+:( |$)|[ \t])", line), line
+        assert not re.search(rb"(?im)^(x-injected|bcc)", got.data)
+        assert got.msg.get_content_type() == "text/plain" and not got.msg.is_multipart()
+        assert "Your account is closed" not in got.body and b"<h1>" not in body
+        for name, value in got.msg.items():
+            assert "\r" not in str(value) and "\n" not in str(value), (name, value)
+
+
+def test_an_encoded_word_in_a_message_id_is_never_echoed_into_a_header(desk, cli, sink, tmp_path,
+                                                                      monkeypatch):
+    """A customer Message-ID holding an encoded CR LF + 'X-Injected-Via-Mid: yes': the
+    acknowledgement, the staff notices and later replies are sent with exactly the usual
+    headers; the id is dropped from In-Reply-To/References (the thread id stays)."""
+    outcome = ingest(cli, tmp_path, inbound(mid=MID_WORD))
+    assert outcome["action"] == "new"
+    assert send(cli) == "3 sent, 0 deferred, 0 failed, 0 waiting for their retry time"
+    delivered = sink.take()
+    assert sorted(d.rcpt_tos[0] for d in delivered) == [ALICE, BOB, CAROL]
+    _exact_headers(delivered)
+    for got in delivered:
+        assert got["In-Reply-To"] == got["References"] == "<gd.1@desk.example.com>"
+    at(monkeypatch, 60)                  # a reply whose Message-ID is hostile too
+    ingest(cli, tmp_path, inbound(subject="Re: [#1] Site is down", mid=MID_WORD.replace("@", "2@"),
+                                  body="More.", date="Mon, 02 Mar 2026 10:01:00 +0000"))
+    cli("issue", "comment", "1", "-m", "Fixed.")
+    send(cli)
+    delivered = sink.take()
+    assert CAROL in [d.rcpt_tos[0] for d in delivered]
+    _exact_headers([d for d in delivered if d.rcpt_tos == [CAROL]], automatic=False)
+    assert sink.received == [] and b"X-Injected" not in b"".join(d.data for d in delivered)
+
+
+@pytest.mark.parametrize("payload", [INJECTED_HEADERS, INJECTED_BODY], ids=["headers", "body"])
+@pytest.mark.parametrize("how", ["issue-new", "subject", "panel"])
+def test_an_encoded_word_in_a_ticket_title_stays_text(desk, cli, sink, tmp_path, payload, how):
+    """A title that is an encoded word hiding CR LF + Bcc/X-Injected (or a blank line and a
+    new body), from `issue new`, a double-encoded Subject or the customer panel: every
+    notice has exactly the usual headers, and the title is in the Subject as plain text."""
+    if how == "issue-new":
+        ticket(cli, title=payload)
+    elif how == "subject":
+        assert ingest(cli, tmp_path, inbound(subject=_word(payload)))["action"] == "new"
+    else:
+        Tracker(desk).customer(CAROL, "Carol Customer").open(payload, "It says 100, not 10.")
+    assert Tracker(desk).issues.load(1).title == payload
+    assert re.fullmatch(r"[123] sent, 0 deferred, 0 failed, 0 waiting for their retry time", send(cli))
+    delivered = sink.take()
+    _exact_headers(delivered)
+    for got in delivered:
+        if got["Subject"] != "[#1] Your request was received":
+            assert got["Subject"] == "[#1] " + payload.replace("=?", "=\u200b?")
+
+
+def test_a_desk_name_holding_an_encoded_word_neither_injects_nor_breaks_mail(tracker_dir, sink, cli,
+                                                                            tmp_path, monkeypatch):
+    """gitdesk.yml `name:` and `mail.from` that are encoded words hiding CR LF + headers:
+    mail still goes out (no 'cannot contain CR or LF'), with exactly the usual headers and
+    the name as plain text."""
+    path = tracker_dir / "gitdesk.yml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace('name: "Test Desk"', f'name: "{INJECTED_HEADERS}"')
+    text = text.replace('from: "Test Desk <support@desk.example.com>"',
+                        f'from: "{INJECTED_BODY} <support@desk.example.com>"')
+    path.write_text(text, encoding="utf-8")
+    configure(tracker_dir, sink.port)
+    at(monkeypatch)
+    assert ingest(cli, tmp_path, inbound())["action"] == "new"
+    assert send(cli) == "3 sent, 0 deferred, 0 failed, 0 waiting for their retry time"
+    delivered = sink.take()
+    _exact_headers(delivered)
+    for got in delivered:
+        [sender] = got.msg["From"].addresses
+        # (the email package may fold the long word: compare without the spaces it adds)
+        assert (sender.display_name.replace(" ", ""), sender.addr_spec) == \
+            (INJECTED_BODY.replace("=?", "=\u200b?"), DESK)
+        [reply_to] = got.msg["Reply-To"].addresses
+        assert reply_to.display_name.replace(" ", "") == INJECTED_HEADERS.replace("=?", "=\u200b?")
+
+
+def test_a_message_whose_headers_change_when_written_is_never_sent(desk, cli, sink, tmp_path,
+                                                                  monkeypatch):
+    """The last line of defence: were a value to reach a header uncleaned (simulated by
+    turning the cleaning off), compose re-parses its own bytes and refuses the message; the
+    change is made, that notice is skipped with a logged reason, nothing injected is sent."""
+    from gitdesk.mail import compose
+
+    monkeypatch.setattr(compose, "header_text", lambda text: str(text))
+    monkeypatch.setattr(compose, "safe_message_id", lambda value: value and str(value).strip("<>"))
+    path = tmp_path / "in.eml"
+    path.write_bytes(inbound(subject=_word(INJECTED_HEADERS), mid=MID_WORD))
+    result = cli("gitdesk", "mail", "ingest", str(path), "--json")
+    assert json.loads(result.stdout)["action"] == "new"
+    assert "warning: mail not sent (#1 new -> alice@example.com): " in result.stderr
+    assert "warning: mail not sent (#1 ack -> carol@customer.example): header In-Reply-To" in result.stderr
+    assert (desk / "issues" / "1" / "issue.md").exists()
+    result = cli("issue", "new", INJECTED_BODY, "--customer", CAROL, "-m", "The site says 502.")
+    assert "warning: mail not sent (#2 " in result.stderr
+    assert (desk / "issues" / "2" / "issue.md").exists()
+    outbox.deliver(Tracker(desk))
+    assert b"X-Injected" not in b"".join(d.data for d in sink.received)
+    with pytest.raises(compose.UnsafeMessage):
+        msg = email.message.EmailMessage(policy=email.policy.SMTP)
+        msg["Subject"] = INJECTED_HEADERS
+        compose.checked(msg)

@@ -18,6 +18,7 @@ import base64
 import hashlib
 import json
 import mailbox
+import os
 import re
 import time
 from html.parser import HTMLParser
@@ -26,7 +27,7 @@ from pathlib import Path
 import markdown
 import pytest
 
-from conftest import CORPUS, USER, Cli, commit_count, git, status
+from conftest import CORPUS, USER, Cli, commit_count, git, run_bin, status
 from gitdesk import Tracker
 from gitdesk.mail import outbox, quarantine
 from gitdesk.mail.charsets import decode_bytes, decode_header
@@ -791,3 +792,145 @@ def test_every_corpus_message_is_stored_or_quarantined(tmp_path):
     assert [c for c in customers if c.encode() in published] == []
     print(f"\ncorpus: {len(emails)} files and {len(mbox_outcomes)} mbox messages, {len(stored)} "
           f"files stored, {len(held)} distinct messages quarantined, {time.monotonic() - started:.1f} s")
+
+
+@pytest.mark.parametrize("html", ["<a" * 100_000, "x<!--" * 100_000, "<!x" * 100_000, "</a" * 100_000,
+                                  "<![CDATA[" * 50_000])
+def test_unclosed_tags_cost_linear_time(html):
+    """Text full of '<' that never closes made html.parser rescan to the end for each one
+    ('<a' * 100,000 took 46 s): now each such '<' is text, and the parse takes well under
+    a second (a loose bound: it proves linear time, not speed)."""
+    from gitdesk.mail.htmltext import html_to_text
+
+    start = time.monotonic()
+    text = html_to_text(html)
+    assert time.monotonic() - start < 2
+    assert "<a" not in text.replace("&lt;", "")[:10] and len(text) >= len(html) // 2
+
+
+# -- lone surrogates: UTF-7 that decodes to half a character ---------------------------------
+
+SURROGATE_VECTORS = {
+    "from": mail("From: =?utf-7?q?+2D3YPQ-?= <eve22@evil.example>", sender=None, mid="s1@evil.example"),
+    "subject": mail("Subject: =?utf-7?q?+2D3YPQ-?=", mid="s2@evil.example"),
+    "filename": multipart(text_part("See the file."),
+                          file_part("attachment; filename*=utf-7''%2B2D3YPQ-.txt", b"data"),
+                          mid="s3@evil.example"),
+    "body": mail("MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-7",
+                 body=b"Half a smiley: +2D3YPQ-\n", mid="s4@evil.example"),
+}
+
+
+def _listed(root: Path) -> list[dict]:
+    return json.loads(Cli(root)("gitdesk", "mail", "quarantine", "--json").stdout)
+
+
+@pytest.mark.parametrize("name", sorted(SURROGATE_VECTORS))
+def test_a_lone_surrogate_is_stored_as_valid_text(gateway, tracker_dir, name):
+    """A From name, Subject, attachment name or body that decodes (UTF-7) to a lone
+    surrogate: the message is stored, the text holding U+FFFD; no orphan in the quarantine."""
+    raw = SURROGATE_VECTORS[name]
+    msg = parse_message(raw)
+    texts = [msg.subject, msg.text, str(msg.sender), *(a.name for a in msg.attachments)]
+    for text in texts:
+        text.encode("utf-8")  # never a UnicodeEncodeError
+    assert "\ufffd" in " ".join(texts)
+    outcome = gateway.ingest(raw)
+    assert outcome.action == "new", outcome
+    issue = Tracker(tracker_dir).issues.load(1)
+    assert issue.extra["message_id"] == msg.message_id
+    assert list((Path(tracker_dir) / ".gitdesk" / "quarantine").glob("*.eml")) == []
+    check_clean(tracker_dir)
+
+
+def test_the_quarantine_never_fails_on_odd_text(tracker_dir):
+    """hold() with a reason, sender and subject holding lone surrogates writes its record
+    (ASCII JSON) and the message; an .eml whose record is missing is still listed."""
+    local = Tracker(tracker_dir).local_dir
+    held = quarantine.hold(local, b"raw 1", "bad \udc80 reason \ud83d", "Eve \ud83d <e@x.example>", "s\udfff")
+    assert (held.reason, held.sender, held.subject) == ("bad \ufffd reason \ufffd", "Eve \ufffd <e@x.example>",
+                                                        "s\ufffd")
+    folder = local / "quarantine"
+    (folder / "0123456789abcdef0123456789abcdef.eml").write_bytes(b"orphan")
+    listed = {h["name"]: h for h in _listed(tracker_dir)}
+    assert listed[held.name]["reason"] == "bad \ufffd reason \ufffd"
+    assert listed["0123456789abcdef0123456789abcdef"]["reason"] == "(no record kept)"
+    assert all((folder / f"{name}.json").read_bytes().isascii() for name in listed if name != "0123456789abcdef0123456789abcdef")
+
+
+def _broken_for(monkeypatch, marker: bytes) -> None:
+    """Make Gateway.ingest raise (a bug of ours) for any message holding ``marker``."""
+    real = Gateway.ingest
+
+    def ingest(self, raw, envelope=None):
+        if marker in raw:
+            raise UnicodeEncodeError("utf-8", "\ud83d", 0, 1, "surrogates not allowed")
+        return real(self, raw, envelope)
+
+    monkeypatch.setattr(Gateway, "ingest", ingest)
+
+
+@pytest.mark.parametrize("name", sorted(SURROGATE_VECTORS))
+def test_the_pipe_exits_0_for_each_surrogate_vector(tracker_dir, name):
+    """`gitdesk mail ingest` from a pipe, as an MTA runs it: exit 0, never 70."""
+    result = run_bin("gitdesk", "mail", "ingest", cwd=tracker_dir,
+                     input=SURROGATE_VECTORS[name].decode("ascii"))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_pipe_quarantines_a_message_that_raises(tracker_dir, monkeypatch):
+    """Were the gateway to raise on a message, the pipe still exits 0 with the message
+    quarantined (with the reason, listed), not 70 (which makes Postfix bounce it)."""
+    _broken_for(monkeypatch, b"s2@evil.example")
+    result = Cli(tracker_dir)("gitdesk", "mail", "ingest", "-", "--json",
+                              input=SURROGATE_VECTORS["subject"].decode("ascii"))
+    assert json.loads(result.stdout)["action"] == "quarantined"
+    [held] = _listed(tracker_dir)
+    assert held["reason"].startswith("internal error: UnicodeEncodeError")
+
+
+def test_a_maildir_goes_on_past_a_message_that_raises(tracker_dir, tmp_path, monkeypatch):
+    """`ingest --maildir` with the bad message first and a good one second: both are done
+    (the bad one stored, or quarantined when the gateway raises), both move to cur/."""
+    box = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (box / sub).mkdir(parents=True)
+    (box / "new" / "1.bad").write_bytes(SURROGATE_VECTORS["from"])
+    (box / "new" / "2.good").write_bytes(mail(mid="good@customer.example"))
+    (box / "new" / "3.raises").write_bytes(SURROGATE_VECTORS["subject"])
+    _broken_for(monkeypatch, b"s2@evil.example")
+    result = Cli(tracker_dir)("gitdesk", "mail", "ingest", "--maildir", str(box), "--json")
+    actions = [(r["source"], r["action"]) for r in json.loads(result.stdout)]
+    assert actions == [("1.bad", "new"), ("2.good", "new"), ("3.raises", "quarantined")]
+    assert sorted(os.listdir(box / "new")) == []
+    assert len(os.listdir(box / "cur")) == 3
+    assert [h["reason"][:30] for h in _listed(tracker_dir)] == ["internal error: UnicodeEncodeE"]
+
+
+def test_the_listener_drains_past_a_message_that_raises(tracker_dir, monkeypatch):
+    """The SMTP listener's spool: a message the gateway raises on is quarantined and
+    removed from .gitdesk/incoming; the mail after it becomes a ticket; no retry loop."""
+    import smtplib
+
+    from gitdesk.mail.server import Listener
+
+    _broken_for(monkeypatch, b"s2@evil.example")
+    server = Listener(Tracker(tracker_dir), port=0, send_every=0)
+    server.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as smtp:
+            for raw in (SURROGATE_VECTORS["subject"], SURROGATE_VECTORS["from"], mail(mid="good@c.example")):
+                assert smtp.sendmail(CAROL, ["support@desk.example.com"], raw) == {}
+        incoming = Path(tracker_dir) / ".gitdesk" / "incoming"
+        deadline = time.monotonic() + 20
+        while (list(incoming.glob("*.eml")) or not (Path(tracker_dir) / "issues" / "2").exists()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(incoming.glob("*.eml")) == []
+    finally:
+        server.stop()
+    assert server.errors == []
+    assert Tracker(tracker_dir).issues.load(2).extra["message_id"] == "good@c.example"
+    [held] = _listed(tracker_dir)
+    assert held["reason"].startswith("internal error: UnicodeEncodeError")

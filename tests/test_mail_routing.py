@@ -5,7 +5,10 @@ comment authored by its sender and committed by the gateway; a second delivery c
 nothing; only a signed reply address, one of our signed Message-IDs or a subject tag from
 someone who takes part reaches an existing ticket; no header changes a field; machines
 never open or reopen tickets; bounces land on the ticket whose mail failed; the MTA pipe
-exits 0 or 75; and two help desks do not mail each other forever.
+exits 0 or 75; and two help desks do not mail each other forever. Then the security
+review: staff mail is staff only when signed for that staff member, an ambiguous From is
+quarantined, a signature stops counting when its holder leaves the ticket, customer mail
+to a public issue stays internal, and no comment is dated before its ticket.
 """
 
 from __future__ import annotations
@@ -449,9 +452,11 @@ def test_subject_tag_counts_only_from_people_who_take_part(ticket):
         outcome = ingest(ticket, message(sender=sender, subject="Re: [#1] Site is down", mid=f"tag{n}@c",
                                          date=f"Wed, 06 Mar 2024 08:0{n}:00 +0000"), None, [DESK])
         assert (outcome.action, outcome.issue) == ("comment", 1), sender
-        assert git(ticket, "log", "-1", "--format=%b").strip() == "Routed by subject tag."
+        assert git(ticket, "log", "-1", "--format=%b").strip().startswith("Routed by subject tag.")
     authors = [c.author for c in issue(ticket).comments]
     assert authors == [BOB_FULL, CAROL, f"Alice Admin <{ALICE}>"]
+    # staff mail by a subject tag alone proves nothing: an internal note (see the forged case)
+    assert [c.visibility for c in issue(ticket).comments] == ["public", "public", "internal"]
 
     before = commit_count(ticket)
     outcome = ingest(ticket, message(sender="Eve <eve@elsewhere.example>", subject="Re: [#1] Site is down",
@@ -1030,3 +1035,172 @@ def test_the_signing_key_is_made_once_when_many_ask_at_once(tmp_path):
         assert len(keys) == 4 and len(set(keys)) == 1 and len(keys[0]) == 64
         assert sorted(p.name for p in folder.iterdir()) == ["mail-secret"]
         assert (folder / "mail-secret").stat().st_mode & 0o777 == 0o600
+
+
+# -- the security review: who a message may speak for ------------------------------------------
+
+def test_forged_staff_mail_by_subject_tag_is_an_internal_note_never_mailed_out(ticket):
+    """Anyone can write `From: alice@...` (staff addresses are easy to guess). By a subject
+    tag or a thread alone it proves nothing: an internal note saying why, mailed to no
+    customer and not in the customer's export. Through Alice's own signed Message-ID or
+    reply address it is her public reply, mailed to Bob."""
+    queued = set(outbox(ticket))
+    forged = message(sender=f"Alice Admin <{ALICE}>", subject="[#1] x", mid="forged-staff@evil.example",
+                     body="Please send your password to evil\n")
+    outcome = ingest(ticket, forged, MALLORY, [DESK])
+    assert (outcome.action, outcome.issue) == ("comment", 1), outcome
+    thread = message(sender=ALICE, subject="Re: Site is down", mid="forged-thread@evil.example",
+                     date="Wed, 06 Mar 2024 09:00:00 +0000", headers="In-Reply-To: <first@customer.example>\n", body="Send it to me.\n")
+    assert ingest(ticket, thread, MALLORY, [DESK]).issue == 1
+    notes = issue(ticket).comments
+    assert [c.visibility for c in notes] == ["internal", "internal"]
+    assert "Please send your password to evil" in notes[0].body
+    assert notes[0].body.startswith("(Kept as an internal note: mail From the staff address")
+    assert "signed reply address (routed by subject tag)" in notes[0].body
+    assert "(routed by thread)" in notes[1].body
+    assert "Kept as an internal note" in git(ticket, "log", "-1", "--format=%b")
+    assert set(outbox(ticket)) == queued  # neither Bob nor anyone else is mailed
+    export = Cli(ticket)("gitdesk", "export", "--customer", BOB, "--json").output
+    assert "password" not in export and "Send it to me" not in export
+
+    notice, = sent_to(ticket, ALICE, "new")  # what staff were sent: signed for Alice
+    assert signer(ticket).issue_of_message_id(notice["message_id"], ALICE) == 1
+    real = message(sender=f"Alice Admin <{ALICE}>", subject="Re: [#1] Site is down", mid="alice-1@example.com",
+                   date="Wed, 06 Mar 2024 10:00:00 +0000", headers=f"In-Reply-To: <{notice['message_id']}>\n", body="We restarted it.\n")
+    outcome = ingest(ticket, real, ALICE, [DESK])
+    assert outcome.issue == 1 and "message id" in outcome.detail
+    reply = issue(ticket).comments[-1]
+    assert (reply.visibility, reply.author, reply.body) == ("public", f"Alice Admin <{ALICE}>", "We restarted it.")
+    assert sent_to(ticket, BOB, "reply")
+    # and through her signed reply address
+    public = signer(ticket).reply_address(1, ALICE)
+    assert ingest(ticket, message(sender=ALICE, to=public, mid="alice-2@example.com",
+                                  date="Wed, 06 Mar 2024 11:00:00 +0000"), ALICE,
+                  [public]).action == "comment"
+    assert issue(ticket).comments[-1].visibility == "public"
+
+
+AMBIGUOUS_FROM = [
+    ("bob@customer.example <eve@evil.example>", "an address in the name"),
+    ("bob@customer.example, eve@evil.example", "more than one address"),
+    ('"x" <bob@customer.example>@evil.example', "text after the <address>"),
+    ('"bob@customer.example" <eve@evil.example>', "is another address than <eve@evil.example>"),
+    ("=?utf-8?q?bob=40customer.example?= <eve@evil.example>", "is another address than"),
+    ("eve@evil.example (bob@customer.example)", "is another address than"),
+    ("Bob <bob@customer.example> <eve@evil.example>", "more than one <address>"),
+    ("Bob <bob@customer.example>\nFrom: eve@evil.example", "more than one From header"),
+]
+
+
+@pytest.mark.parametrize("sender, reason", AMBIGUOUS_FROM)
+def test_an_ambiguous_from_is_quarantined_with_the_reason(ticket, sender, reason):
+    """A From with more than one address, junk around the <address>, or a display name that
+    is another address gives no sender: quarantined, never credited to Bob (not even with
+    his reply address and tag), and nothing is written or mailed."""
+    address = signer(ticket).reply_address(1, BOB)
+    count, tree, queued = commit_count(ticket), files(ticket), set(outbox(ticket))
+    raw = message(sender=sender, to=address, subject="[#1] Re: Site is down", mid="amb@evil.example")
+    outcome = ingest(ticket, raw, None, [address])
+    assert outcome.action == "quarantined", outcome
+    assert "ambiguous From: " in outcome.detail and reason in outcome.detail
+    assert (commit_count(ticket), files(ticket), set(outbox(ticket))) == (count, tree, queued)
+    held, = quarantine(ticket).values()
+    assert held["raw"] == raw and held["reason"].startswith("ambiguous From: ")
+
+
+@pytest.mark.parametrize("sender, name", [
+    ("Bob Customer <bob@customer.example>", "Bob Customer"),
+    ('"Customer, Bob" <bob@customer.example> (work)', "Customer, Bob"),
+    ("bob@customer.example (Bob Customer)", "Bob Customer"),
+    ('"bob@customer.example" <BOB@Customer.Example>', "bob@customer.example"),
+    ("<bob@customer.example>", ""),
+])
+def test_a_plain_from_is_read_as_its_addr_spec(sender, name):
+    """The sender is the addr-spec a DMARC check sees; the name is only shown."""
+    from gitdesk.mail.inbound import parse_message
+
+    msg = parse_message(message(sender=sender))
+    assert msg.sender is not None and msg.sender_problem == ""
+    assert (msg.sender.email.lower(), msg.sender.name) == (BOB, name)
+
+
+def test_a_removed_cc_and_a_former_customer_can_no_longer_post(ticket):
+    """Signatures never expire, so the sender must still take part: Carol's reply address
+    after she left the cc list, and Bob's answer to our mail after the ticket moved to Dave,
+    open new tickets with a note why; #1 is not reopened and Dave gets none of Bob's text."""
+    cli = Cli(ticket)
+    cli("issue", "set", "1", f"cc+={CAROL}")
+    carols = signer(ticket).reply_address(1, CAROL)
+    assert ingest(ticket, message(sender=CAROL, to=carols, mid="c1@c"), CAROL, [carols]).issue == 1
+    cli("issue", "set", "1", "cc=")
+    outcome = ingest(ticket, message(sender=CAROL, to=carols, mid="c2@c", subject="Still me"),
+                     CAROL, [carols])
+    assert (outcome.action, outcome.issue) == ("new", 2)
+    assert "reply address of #1 issued to this sender, who no longer takes part in #1" in \
+        issue(ticket, 2).comments[0].body
+    assert len(issue(ticket).comments) == 1
+
+    ack, = sent_to(ticket, BOB, "ack")
+    cli("issue", "close", "1")
+    cli("issue", "set", "1", "customer=dave@newco.example")
+    queued = set(outbox(ticket))
+    outcome = ingest(ticket, message(mid="b-old@c", subject="Re: Your request",
+                                     headers=f"In-Reply-To: <{ack['message_id']}>\n",
+                                     body="My secret plans\n"), BOB, [DESK])
+    assert (outcome.action, outcome.issue) == ("new", 3)
+    assert issue(ticket).status == "closed" and len(issue(ticket).comments) == 1
+    note = issue(ticket, 3).comments[0].body
+    assert "answers our mail about #1 sent to this sender, who no longer takes part in #1" in note
+    assert not [e for name, e in outbox(ticket).items()
+                if name not in queued and "dave@newco.example" in e["to"]]
+    # Bob's old reply address too
+    bobs = signer(ticket).reply_address(1, BOB)
+    assert ingest(ticket, message(to=bobs, mid="b-old2@c", subject="Hi"), BOB, [bobs]).issue == 4
+
+
+def test_customer_mail_to_a_public_issue_is_an_internal_note_by_default(ticket):
+    """mail.public_issue_replies (default internal): Bob's mail to a public issue is kept
+    as an internal note saying why (staff are told, nobody outside); Alice's signed reply
+    stays public; with `public` the customer's mail is a public comment again."""
+    cli = Cli(ticket)
+    cli("issue", "set", "1", "visibility=public", f"cc+={CAROL}")
+    queued = set(outbox(ticket))
+    address = signer(ticket).reply_address(1, BOB)
+    assert ingest(ticket, message(to=address, mid="p1@c", body="My server is db1.\n"), BOB,
+                  [address]).action == "comment"
+    note, = issue(ticket).comments
+    assert (note.visibility, note.author) == ("internal", BOB_FULL)
+    assert note.body.startswith("(Kept as an internal note: #1 is a public issue and "
+                                "mail.public_issue_replies is internal")
+    assert note.body.endswith("My server is db1.")
+    new = {name: e for name, e in outbox(ticket).items() if name not in queued}
+    assert new and all(e["to"] == [ALICE] for e in new.values())  # staff only, not Carol
+    alices = signer(ticket).reply_address(1, ALICE)
+    ingest(ticket, message(sender=ALICE, to=alices, mid="p2@c", body="Fixed.\n",
+                           date="Wed, 06 Mar 2024 09:00:00 +0000"), ALICE, [alices])
+    assert issue(ticket).comments[-1].visibility == "public"
+
+    configure(ticket, mail="  public_issue_replies: public\n")
+    ingest(ticket, message(to=address, mid="p3@c", body="Thanks!\n",
+                           date="Wed, 06 Mar 2024 10:00:00 +0000"), BOB, [address])
+    last = issue(ticket).comments[-1]
+    assert (last.visibility, last.body) == ("public", "Thanks!")
+    configure(ticket, replace=(("public_issue_replies: public", "public_issue_replies: sometimes"),))
+    from gitdesk import Tracker
+
+    with pytest.raises(Exception, match="mail.public_issue_replies: 'sometimes' is not one of internal, public"):
+        Tracker(ticket).settings.mail  # noqa: B018 - reading the settings is the test
+
+
+def test_a_comment_is_never_dated_before_its_ticket(ticket):
+    """A backdated Date header is kept in the original, but the comment's date is clamped
+    to the ticket's creation (and an absurd one is the time of arrival)."""
+    created = issue(ticket).created
+    address = signer(ticket).reply_address(1, BOB)
+    raw = message(to=address, mid="old@c", date="Mon, 01 Jan 2001 00:00:00 +0000")
+    ingest(ticket, raw, BOB, [address])
+    comment, = issue(ticket).comments
+    assert comment.date == created
+    assert b"Date: Mon, 01 Jan 2001 00:00:00 +0000" in (ticket / f"issues/1/mail/{comment.id}.eml").read_bytes()
+    ingest(ticket, message(to=address, mid="older@c", date="Mon, 01 Jan 1990 00:00:00 +0000"), BOB, [address])
+    assert issue(ticket).comments[-1].date > created

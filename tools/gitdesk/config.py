@@ -128,6 +128,7 @@ class MailSettings:
     acknowledge: bool = True
     cc_from_headers: bool = False
     staff_replies: str = "public"    # a staff member's mail to a ticket: public reply or internal
+    public_issue_replies: str = "internal"  # a participant's mail to a public issue: internal or public
     retry_hours: float = 48.0
 
     @property
@@ -140,7 +141,7 @@ class MailSettings:
 
 
 _MAIL_CHOICES = {"smtp_tls": ("none", "starttls", "ssl"), "notify_staff": ("all", "assignee", "none"),
-                 "staff_replies": ("public", "internal")}
+                 "staff_replies": ("public", "internal"), "public_issue_replies": ("internal", "public")}
 
 
 def parse_mail(raw: Any, schema: "Schema", path: str, line: int | None) -> MailSettings:

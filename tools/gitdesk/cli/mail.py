@@ -48,7 +48,7 @@ def ingest_cmd(ctx, file, mbox, maildir, sender, recipients, as_json):
     tracker was busy or could not be opened, so the MTA keeps the message.
     """
     from ..mail.gateway import Envelope, Gateway
-    from ..mail.sources import ingest_maildir, ingest_mbox
+    from ..mail.sources import ingest_maildir, ingest_mbox, safe_ingest
 
     if sum(bool(x) for x in (file, mbox, maildir)) > 1:
         raise click.UsageError("give one of FILE, --mbox and --maildir")
@@ -74,9 +74,14 @@ def ingest_cmd(ctx, file, mbox, maildir, sender, recipients, as_json):
                 sender = sender if sender is not None else os.environ.get("SENDER")
                 env_rcpt = os.environ.get("ORIGINAL_RECIPIENT") or os.environ.get("RECIPIENT")
                 recipients = recipients or ((env_rcpt,) if env_rcpt else ())
-            report(file or "-", gateway.ingest(raw, Envelope(sender, list(recipients))))
+            report(file or "-", safe_ingest(gateway, raw, Envelope(sender, list(recipients))))
     except LockTimeout as err:
         click.echo(f"Error: {err}", err=True)
+        ctx.exit(EX_TEMPFAIL)
+    except OSError as err:  # not stored nor quarantined (disk full?): the MTA keeps the mail
+        if not single or file not in (None, "-"):
+            raise
+        click.echo(f"Error: cannot store the message: {err}", err=True)
         ctx.exit(EX_TEMPFAIL)
     finally:
         gateway.close()

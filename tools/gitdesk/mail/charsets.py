@@ -48,7 +48,21 @@ def codec_for(label: str | None) -> str | None:
 
 def decode_bytes(data: bytes, label: str | None = None) -> str:
     """Text from bytes: the declared charset if it fits, then UTF-8, then UTF-8 with each
-    byte that is not UTF-8 read as Windows-1252 (text pasted together from two sources)."""
+    byte that is not UTF-8 read as Windows-1252 (text pasted together from two sources).
+    Always valid Unicode: a lone surrogate (UTF-7 and UTF-16 can encode one) becomes U+FFFD."""
+    return valid_text(_decode_bytes(data, label))
+
+
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD: it can be written as UTF-8
+    (YAML, JSON, git) without an error."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
+def _decode_bytes(data: bytes, label: str | None) -> str:
     declared = codec_for(label)
     tries: list[str] = []
     if declared in (None, "ascii"):
@@ -121,7 +135,11 @@ def raw_text(value: str) -> str:
         value.encode("utf-8")
         return value
     except UnicodeEncodeError:
+        pass
+    try:
         return decode_bytes(value.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:  # a surrogate that is no smuggled byte (decoded UTF-7, say)
+        return valid_text(value)
 
 
 _WORD = re.compile(r"=\?([^?\s]{1,60})\?([bBqQ])\?([^?\s]*)\?=")
@@ -169,7 +187,7 @@ def decode_header(value: str | None, limit: int = 4000) -> str:
             chunk += parts[i][1]  # type: ignore[operator]
             i += 1
         out.append(decode_bytes(bytes(chunk), charset))
-    return one_line("".join(out))[:limit]
+    return valid_text(one_line("".join(out)))[:limit]
 
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\x85]")
@@ -180,7 +198,18 @@ def one_line(text: str) -> str:
     return re.sub(r"\s+", " ", _CONTROLS.sub(" ", text.replace("\t", " "))).strip()
 
 
+_ENCODED_WORD_START = re.compile(r"=(?=\?)")
+
+
+def header_text(text: str) -> str:
+    """Data (a title, a name, a Message-ID) as the text of an outgoing header: one line,
+    valid Unicode, and no RFC 2047 encoded word. The email package decodes any ``=?...?=``
+    in a value it is given and would write a CR LF hidden in one out as real header lines
+    (CVE-2024-6923), so every ``=?`` gets an invisible U+200B between its two characters."""
+    return _ENCODED_WORD_START.sub("=\u200b", valid_text(one_line(str(text))))
+
+
 def clean_text(text: str) -> str:
     """Body text: LF line ends, no NULs or other control characters but tab and newline."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = valid_text(text).replace("\r\n", "\n").replace("\r", "\n")
     return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text)

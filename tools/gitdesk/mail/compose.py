@@ -1,20 +1,27 @@
 """Notices to RFC 5322 messages: threading headers, signed Reply-To, and text nobody can
 turn into a header.
 
-Every header value passes through ``one_line`` (no CR, LF or other control character from
-any field reaches a header), addresses are checked before use, and the email package's
-SMTP policy encodes and folds the rest.
+Every header value made from data passes through ``header_text`` (no CR, LF or other
+control character, and no RFC 2047 encoded word the email package would decode into
+one), Message-IDs from other mail are echoed only when strictly well-formed, addresses
+are checked before use, and the email package's SMTP policy encodes and folds the rest.
+Last, ``checked`` serializes the message, parses it again and refuses it
+(``UnsafeMessage``) unless it has exactly the headers that were set, each on one line.
 """
 
 from __future__ import annotations
 
+import email
+import email.errors
 import email.policy
 import email.utils
+import re
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
+from ..errors import GitdeskError
 from ..timeutil import now
-from .charsets import one_line
+from .charsets import header_text, one_line
 from .classify import LOOP_HEADER
 from .inbound import ADDRESS_RE
 from .notify import ACK, ASSIGNED, CUSTOMER_REPLY, NEW_TICKET, REPLY, UPDATED, Notice
@@ -28,8 +35,29 @@ _AUTOMATIC = {ACK: "auto-replied", UPDATED: "auto-generated", NEW_TICKET: "auto-
               ASSIGNED: "auto-generated", CUSTOMER_REPLY: "auto-generated"}
 
 
+class UnsafeMessage(GitdeskError):
+    """A composed message whose headers are not the ones that were set: never sent."""
+
+
+# <local@domain>: printable ASCII without space, quotes, brackets, comment or list
+# characters; '[' and ']' are allowed (Exchange writes <[...]@host>); no encoded word.
+_MESSAGE_ID = re.compile(r'[^\x00-\x20\x7f-\uffff<>"\\(),;:@]{1,250}@[^\x00-\x20\x7f-\uffff<>"\\(),;:@]{1,250}')
+
+
+def safe_message_id(value: str | None) -> str | None:
+    """``value`` (with or without its angle brackets) if it is a strict Message-ID, else None."""
+    if not value:
+        return None
+    text = str(value).strip()
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1]
+    if "=?" in text or not _MESSAGE_ID.fullmatch(text):
+        return None
+    return text
+
+
 def _name(who: str) -> str:
-    text = one_line(who)
+    text = header_text(who)
     if "<" in text:
         text = text.split("<", 1)[0].strip() or text
     return text.strip('" ')[:80] or "someone"
@@ -39,14 +67,14 @@ def _sender(tracker: "Tracker") -> str:
     """``mail.from`` as one address, its name quoted as needed: a name with ':' or ','
     would otherwise turn the From line into a group or a list of other addresses."""
     settings, mail = tracker.settings, tracker.settings.mail
-    text = one_line(mail.sender)
+    text = header_text(mail.sender)
     name, address = "", text
     if text.endswith(">") and "<" in text:
         cut = text.rindex("<")
         name, address = text[:cut].strip().strip('"').strip(), text[cut + 1:-1].strip()
     if not ADDRESS_RE.fullmatch(address):
         name, address = "", mail.address
-    return email.utils.formataddr((name or one_line(settings.name), address))
+    return email.utils.formataddr((name or header_text(settings.name), address))
 
 
 def event_key(notice: Notice) -> str:
@@ -61,27 +89,56 @@ def compose(tracker: "Tracker", notice: Notice, signer: Signer,
             thread: tuple[str | None, str | None] = (None, None)) -> EmailMessage:
     """One message for one recipient. ``thread`` is (the ticket's first Message-ID, the
     newest one from the customer's side), so replies thread under the customer's mail."""
+    try:
+        return checked(_compose(tracker, notice, signer, thread))
+    except (ValueError, TypeError, IndexError, email.errors.MessageError) as err:
+        raise UnsafeMessage(f"cannot compose the mail: {type(err).__name__}: {err}") from None
+
+
+def _compose(tracker: "Tracker", notice: Notice, signer: Signer,
+             thread: tuple[str | None, str | None]) -> EmailMessage:
     settings, mail = tracker.settings, tracker.settings.mail
     issue = notice.issue
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = _sender(tracker)
-    msg["To"] = notice.recipient
+    msg["To"] = header_text(notice.recipient)
     msg["Reply-To"] = email.utils.formataddr(
-        (one_line(settings.name), signer.reply_address(issue.id, notice.recipient)))
-    title = one_line(issue.title)[:200]
+        (header_text(settings.name), signer.reply_address(issue.id, notice.recipient)))
+    title = header_text(issue.title)[:200]
     msg["Subject"] = f"[#{issue.id}] " + ("Your request was received" if notice.kind == ACK else title)
     msg["Date"] = email.utils.format_datetime(now())
     msg["Message-ID"] = f"<{signer.message_id(issue.id, event_key(notice), notice.recipient)}>"
     root, newest = thread
-    refs = [f"<{signer.thread_id(issue.id)}>"] + [f"<{one_line(r)}>" for r in (root, newest) if r]
+    echoed = [safe_message_id(r) for r in (root, newest)]
+    refs = [f"<{signer.thread_id(issue.id)}>"] + [f"<{r}>" for r in echoed if r]
     refs = list(dict.fromkeys(refs))
     msg["In-Reply-To"] = refs[-1]
     msg["References"] = " ".join(refs)
-    msg[LOOP_HEADER] = mail.address
+    msg[LOOP_HEADER] = header_text(mail.address)
     msg["X-Gitdesk-Ticket"] = str(issue.id)
     if notice.kind in _AUTOMATIC:
         msg["Auto-Submitted"] = _AUTOMATIC[notice.kind]
     msg.set_content(_body(tracker, notice, signer), charset="utf-8")
+    return msg
+
+
+def checked(msg: EmailMessage) -> EmailMessage:
+    """``msg`` if its bytes parse back to exactly the headers that were set (same names,
+    same counts, same order) with no CR or LF in any value; else ``UnsafeMessage``."""
+    expected = [name.lower() for name in msg.keys()]
+    for name, value in msg.items():
+        if "\r" in str(value) or "\n" in str(value):
+            raise UnsafeMessage(f"header {name} holds a line break")
+    data = msg.as_bytes()
+    again = email.message_from_bytes(data, policy=email.policy.compat32)
+    got = [str(name).lower() for name in again.keys()]
+    if got != expected:
+        extra = sorted(set(got) - set(expected)) or sorted(set(expected) - set(got)) or got
+        raise UnsafeMessage(f"the headers changed when written out ({', '.join(extra)})")
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    for name, value in parsed.items():
+        if "\r" in str(value) or "\n" in str(value):
+            raise UnsafeMessage(f"header {name} decodes to a line break")
     return msg
 
 

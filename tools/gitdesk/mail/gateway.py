@@ -14,6 +14,7 @@ import json
 import sys
 import traceback
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..core.tracker import Identity, Tracker
 from ..errors import GitdeskError, LockTimeout
@@ -26,6 +27,9 @@ from .quoting import reply_part
 from .routing import Route, recipients_of, route
 from .seen import SeenIndex
 from .signing import Signer, load_secret
+
+if TYPE_CHECKING:
+    from ..issues.model import Issue
 
 ORIGINALS = "mail"  # issues/<id>/mail/<comment id>.eml: the message as received, never published
 
@@ -82,6 +86,9 @@ class Gateway:
             return self._hold(raw, str(err))
         except RecursionError:
             return self._hold(raw, "MIME parts nested too deeply")
+        except Exception as err:  # noqa: BLE001 - a bug of ours must not lose the mail
+            print(traceback.format_exc(), file=sys.stderr)
+            return self._hold(raw, f"internal error reading the message: {type(err).__name__}: {err}")
         try:
             return self._ingest(msg, envelope)
         except LockTimeout:
@@ -94,7 +101,13 @@ class Gateway:
 
     def _hold(self, raw: bytes, reason: str, msg: Inbound | None = None) -> Outcome:
         sender = str(msg.sender) if msg and msg.sender else ""
-        held = quarantine.hold(self.tracker.local_dir, raw, reason, sender, msg.subject if msg else "")
+        try:
+            held = quarantine.hold(self.tracker.local_dir, raw, reason, sender, msg.subject if msg else "")
+        except OSError:
+            raise
+        except Exception as err:  # noqa: BLE001 - odd text in the record: keep the mail, plainly
+            held = quarantine.hold(self.tracker.local_dir, raw,
+                                   f"{reason!a} (record: {type(err).__name__})")
         return Outcome("quarantined", None, f"{held.reason} ({held.name})",
                        msg.message_id if msg else "")
 
@@ -105,6 +118,8 @@ class Gateway:
         if kind.bounce:
             return self._bounce(msg)
         if msg.sender is None:
+            if msg.sender_problem:
+                return self._hold(msg.raw, f"ambiguous From: {msg.sender_problem}", msg)
             return self._hold(msg.raw, "no usable From address", msg)
         if self._is_ours(msg.sender.email):
             return self._hold(msg.raw, f"sent From our own address ({msg.sender.email})", msg)
@@ -129,13 +144,21 @@ class Gateway:
         return outcome
 
     # -- what a message becomes ------------------------------------------------------------
-    def _date(self, msg: Inbound) -> dt.datetime:
-        """The Date header, unless it is absurd (before 1990, or hours in the future)."""
+    def _date(self, msg: Inbound, issue: "Issue | None" = None) -> dt.datetime:
+        """The Date header, unless it is absurd (before 1990, or hours in the future); a
+        comment's date is never before its ticket was created (the header stays as it came,
+        in the kept original)."""
         received = now()
+        moment = received
         if msg.date and dt.datetime(1990, 1, 1, tzinfo=dt.timezone.utc) < msg.date \
                 < received + dt.timedelta(hours=2):
-            return msg.date
-        return received
+            moment = msg.date
+        created = getattr(issue, "created", None)
+        if isinstance(created, dt.datetime):
+            if created.tzinfo is None:
+                created = created.replace(tzinfo=dt.timezone.utc)
+            moment = max(moment, created)
+        return moment
 
     def _keep_original(self, change, issue_id: int, stem: str, msg: Inbound) -> None:
         change.write(f"issues/{issue_id}/{ORIGINALS}/{stem}.eml", msg.raw)
@@ -163,27 +186,45 @@ class Gateway:
         change.message = f"#{issue.id} new: {issue.title}\n\nBy email from {sender}."
         return Outcome("new", issue.id, f"from {sender}", msg.message_id), issue.path
 
+    def _why_internal(self, issue: "Issue", member, where: Route) -> str:
+        """Why a message that would be a public comment is kept as an internal note ('' if not)."""
+        if member is not None and not where.signed:
+            return (f"mail From the staff address {member.email} that did not come through "
+                    f"{member.name}'s own signed reply address (routed by {where.how}); a From "
+                    f"line is easy to forge, so it is not published or mailed to anyone outside")
+        if member is None and issue.visibility == "public" \
+                and self.mail.public_issue_replies == "internal":
+            return (f"#{issue.id} is a public issue and mail.public_issue_replies is internal; "
+                    f"publish it with a public comment if it should be public")
+        return ""
+
     def _comment(self, change, msg: Inbound, where: Route) -> tuple[Outcome, str]:
         issue = self.tracker.issues.load(where.issue)  # type: ignore[arg-type]
         sender = msg.sender.email  # type: ignore[union-attr]
         member = self.tracker.settings.find_staff(sender)
-        internal = where.internal or (member is not None and self.mail.staff_replies == "internal")
-        author = f"{member.name} <{member.email}>" if member else str(msg.sender)
+        why = self._why_internal(issue, member, where)
+        internal = bool(why) or where.internal or (member is not None and self.mail.staff_replies == "internal")
+        proven = member is not None and where.signed
+        author = f"{member.name} <{member.email}>" if proven else str(msg.sender)
         changes: list[str] = []
         if member is None and issue.status in self.mail.reopen:
             target = self.mail.reopen[issue.status]
             closing = self.tracker.settings.schema.is_closed(issue.status)
             fields = [("status", "=", target)] + ([("resolution", "=", "")] if closing else [])
             issue, changes = actions.update_issue(change, issue, fields, via="email")
+        text = reply_part(msg.text) if msg.text else "(no text)"
+        if why:
+            text = f"(Kept as an internal note: {why}.)\n\n{text}"
         comment = actions.append_comment(
-            change, issue, reply_part(msg.text) if msg.text else "(no text)",
+            change, issue, text,
             visibility="internal" if internal else "public", via="email",
-            attachments=self._attachments(msg), date=self._date(msg), author=author,
+            attachments=self._attachments(msg), date=self._date(msg, issue), author=author,
             message_id=msg.message_id, in_reply_to=(msg.in_reply_to or [None])[0])
         self._keep_original(change, issue.id, comment.id, msg)
         kind = "internal note" if internal else "comment"
         change.message = "; ".join([f"#{issue.id} {kind} by {msg.sender.name or sender} (email)",  # type: ignore[union-attr]
-                                    *changes]) + f"\n\nRouted by {where.how}."
+                                    *changes]) + f"\n\nRouted by {where.how}." \
+            + (f"\nKept as an internal note: {why}." if why else "")
         path = self.tracker.issues.comment_path(issue.id, comment.id)
         return Outcome("comment", issue.id, f"{kind} from {sender} ({where.how})", msg.message_id), path
 
@@ -193,7 +234,7 @@ class Gateway:
         issue = self.tracker.issues.load(where.issue)  # type: ignore[arg-type]
         body = f"Automatic mail ({reason}):\n\n{reply_part(msg.text) if msg.text else '(no text)'}"
         comment = actions.append_comment(
-            change, issue, body, visibility="internal", via="email", date=self._date(msg),
+            change, issue, body, visibility="internal", via="email", date=self._date(msg, issue),
             author=str(msg.sender), message_id=msg.message_id, notify=False)
         self._keep_original(change, issue.id, comment.id, msg)
         change.message = f"#{issue.id} automatic mail from {msg.sender.email}"  # type: ignore[union-attr]

@@ -81,6 +81,7 @@ class Inbound:
     report_type: str = ""
     failures: list[DeliveryFailure] = field(default_factory=list)
     returned_ids: list[str] = field(default_factory=list)  # Message-IDs of a bounced message
+    sender_problem: str = ""  # why the From gives no sender (an ambiguous From), if it says
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
@@ -104,14 +105,19 @@ def parse_message(raw: bytes, max_bytes: int = 25 * 1024 * 1024) -> Inbound:
     except RecursionError:
         raise Refused("MIME parts nested too deeply") from None
     headers: dict[str, str] = {}
+    froms: list[str] = []
     for name, value in msg.raw_items():
-        headers.setdefault(str(name).strip().lower(), raw_text(str(value)))
+        key = str(name).strip().lower()
+        headers.setdefault(key, raw_text(str(value)))
+        if key == "from":
+            froms.append(raw_text(str(value)))
     if not headers:
         raise Refused("no mail headers")
     message_id, synthetic = _message_id(headers.get("message-id", ""), raw)
+    sender, problem = sender_of(froms)
     inbound = Inbound(
         raw=raw, message_id=message_id, synthetic_id=synthetic,
-        sender=_first(addresses(headers.get("from", ""))),
+        sender=sender, sender_problem=problem,
         subject=decode_header(headers.get("subject", ""), limit=250),
         date=_date(headers.get("date", "")),
         to=addresses(headers.get("to", "")), cc=addresses(headers.get("cc", "")),
@@ -178,8 +184,98 @@ def addresses(value: str) -> list[Address]:
     return found[:100]
 
 
-def _first(found: list[Address]) -> Address | None:
-    return found[0] if found else None
+_NAME_ADDRESS_RE = re.compile(r"[^\s<>()\[\],;:\"'@]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+class _Ambiguous(Exception):
+    """A From that does not name exactly one address beyond doubt; ``str()`` says why."""
+
+
+def _from_parts(value: str) -> tuple[str, str]:
+    """(display name, addr-spec) of a From with exactly one mailbox, read the way RFC 5322
+    (and so a DMARC check) reads it: quoted strings and comments are skipped, and the
+    address is what stands inside the one ``<...>``, or the whole value when there is none.
+    Raises _Ambiguous for a list, a group, a second ``<...>`` or anything after it."""
+    outside: list[str] = []   # the value without quoted strings and comments
+    name: list[str] = []      # what may be display name: the text before '<', quotes kept
+    depth, quoted, escaped = 0, False, False
+    for char in value:
+        if escaped:
+            escaped = False
+            (name if depth == 0 else []).append(char)
+            continue
+        if char == "\\" and (quoted or depth):
+            escaped = True
+            continue
+        if quoted:
+            quoted = char != '"'
+            if quoted:
+                name.append(char)
+            continue
+        if depth:
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            continue
+        if char == '"':
+            quoted = True
+            outside.append(" ")
+        elif char == "(":
+            depth = 1
+            outside.append(" ")
+        elif char == ")":
+            raise _Ambiguous("unbalanced parentheses")
+        else:
+            outside.append(char)
+            name.append(char)
+    if quoted or depth:
+        raise _Ambiguous("an unterminated quote or comment")
+    bare = "".join(outside)
+    if any(c in bare for c in ",;:"):
+        raise _Ambiguous("more than one address, or a group")
+    if bare.count("<") != bare.count(">") or bare.count("<") > 1:
+        raise _Ambiguous("more than one <address>")
+    if "<" not in bare:
+        addr = bare.strip()
+        if not addr or any(c.isspace() for c in addr):
+            raise _Ambiguous("text around the address")
+        return "", addr
+    before, _, rest = bare.partition("<")
+    addr, _, after = rest.partition(">")
+    if after.strip():
+        raise _Ambiguous(f"text after the <address>: {after.strip()[:60]!r}")
+    if "@" in before and before.strip().lower() != addr.strip().lower():
+        raise _Ambiguous(f"an address in the name before the <address>: {before.strip()[:60]!r}")
+    text = "".join(name)
+    return text[:text.find("<")] if "<" in text else text, addr.strip()
+
+
+def sender_of(values: list[str]) -> tuple[Address | None, str]:
+    """The one sender of the From header(s) and, when there is none, why.
+
+    The address is the addr-spec (what a DMARC check sees), never the display name. A
+    second From header, more than one address, text around the ``<address>`` or a display
+    name that is another address give no sender, with the reason: such mail is quarantined
+    rather than credited to an address that may not be its real author."""
+    values = [re.sub(r"\r?\n[ \t]*", " ", v)[:2000].strip() for v in values if v.strip()]
+    if not values:
+        return None, ""
+    if len(values) > 1:
+        return None, "more than one From header"
+    try:
+        name, addr = _from_parts(values[0])
+    except _Ambiguous as why:
+        return None, str(why)
+    local, _, domain = addr.rpartition("@")
+    addr = f"{local}@{domain.lower()}"
+    if not ADDRESS_RE.match(addr):
+        return None, ""
+    parsed = addresses(values[0])
+    if {a.email.lower() for a in parsed} != {addr.lower()}:
+        return None, "the address cannot be read one way only"
+    name = decode_header(name.strip(), limit=100).strip('"\' ') or parsed[0].name
+    shown = name.strip(" \t\r\n\"'<>()[]")
+    if _NAME_ADDRESS_RE.fullmatch(shown) and shown.lower() != addr.lower():
+        return None, f"the name {shown[:80]!r} is another address than <{addr}>"
+    return Address(name, addr), ""
 
 
 def _date(value: str) -> dt.datetime | None:

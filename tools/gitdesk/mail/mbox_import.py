@@ -78,7 +78,8 @@ def _read(gateway: Gateway, path: Path, result: MboxImport) -> list[Inbound]:
             result.quarantined.append(f"{label}: {gateway._hold(raw, str(err)).detail}")
             continue
         kind = classify(msg, gateway.ours, None, allow_lists=True)
-        reason = kind.reason if kind.automatic else ("no usable From address" if msg.sender is None else "")
+        unusable = f"ambiguous From: {msg.sender_problem}" if msg.sender_problem else "no usable From address"
+        reason = kind.reason if kind.automatic else (unusable if msg.sender is None else "")
         if reason:
             result.quarantined.append(f"{label}: {gateway._hold(raw, reason, msg).detail}")
         elif msg.message_id in seen_here or gateway.seen.find(msg.message_id):

@@ -108,6 +108,11 @@ def _for_issue(tracker: "Tracker", group: list[IssueEvent], staff: set[str], ack
         if comment is not None:
             tell(CUSTOMER_REPLY, staff_to, True, changes)
             tell(REPLY, [a for a in outside if a not in staff], what=status_changes)
+        else:  # a customer's mail kept as an internal note (on a public issue): staff only
+            note = next((e.comment for e in group if e.kind == COMMENT and e.comment), None)
+            if note is not None:
+                found.extend(Notice(CUSTOMER_REPLY, issue, p, actor, note, changes, True)
+                             for p in staff_to)
         return found
     if comment is not None:
         tell(REPLY, outside, what=status_changes)

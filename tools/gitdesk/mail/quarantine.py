@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import NotFound
 from ..timeutil import iso, now
+from .charsets import valid_text
 
 FOLDER = "quarantine"
 
@@ -60,10 +61,21 @@ def hold(local_dir: Path, raw: bytes, reason: str, sender: str = "", subject: st
             return Held(**json.loads(meta_path.read_text(encoding="utf-8")))
         except (ValueError, TypeError):
             pass
-    held = Held(name, reason[:500], iso(when or now()) or "", sender[:200], subject[:200], len(raw))
-    _durable_write(folder / f"{name}.eml", raw)
-    _durable_write(meta_path, json.dumps(held.to_json(), ensure_ascii=False, indent=1).encode())
+    _durable_write(folder / f"{name}.eml", raw)  # the message first: it is kept whatever follows
+    held = Held(name, _text(reason, 500), iso(when or now()) or "", _text(sender, 200),
+                _text(subject, 200), len(raw))
+    try:
+        meta = json.dumps(held.to_json(), ensure_ascii=True, indent=1).encode("ascii")
+    except (TypeError, ValueError):  # never expected after _text; the reason is kept anyway
+        held = Held(name, _text(reason, 500) or "(no reason)", held.received, "", "", len(raw))
+        meta = json.dumps(held.to_json(), ensure_ascii=True, indent=1).encode("ascii")
+    _durable_write(meta_path, meta)
     return held
+
+
+def _text(value: object, limit: int) -> str:
+    """One short line of valid Unicode (a lone surrogate from a decoded header becomes U+FFFD)."""
+    return valid_text(str(value or "")[:limit])
 
 
 def listing(local_dir: Path) -> list[Held]:
@@ -76,6 +88,14 @@ def listing(local_dir: Path) -> list[Held]:
             held.append(Held(**json.loads(meta.read_text(encoding="utf-8"))))
         except (ValueError, TypeError, OSError):
             held.append(Held(meta.stem, "(unreadable record)", "", "", "", 0))
+    for eml in sorted(folder.glob("*.eml")):  # a message whose record was never written
+        if not eml.with_suffix(".json").exists():
+            try:
+                info = eml.stat()
+                when = iso(dt.datetime.fromtimestamp(info.st_mtime, dt.timezone.utc)) or ""
+            except OSError:
+                continue
+            held.append(Held(eml.stem, "(no record kept)", when, "", "", info.st_size))
     return sorted(held, key=lambda h: h.received)
 
 

@@ -1,11 +1,17 @@
 """Which ticket a message belongs to, in a fixed order of trust; otherwise a new ticket.
 
-1. a signed reply address issued to this very sender for that ticket;
-2. one of our Message-IDs, issued to this sender, in In-Reply-To or References;
+1. a signed reply address issued to this very sender for that ticket, if the sender still
+   takes part in it (a signature never expires, but a removed cc or a former customer
+   no longer belongs to the ticket);
+2. one of our Message-IDs, issued to this sender, in In-Reply-To or References, with the
+   same condition;
 3. an earlier message of the ticket in In-Reply-To or References, if the sender takes part;
 4. a subject tag ``[#42]``, if the sender takes part in #42 (customer, cc, assignee, staff);
 5. else a new ticket. Nothing in a message can change a field: no header or subject
    syntax sets visibility, customer, assignee or anything else.
+
+Only 1 and 2 prove who sent the message (``Route.signed``): a From line is easy to forge,
+so the gateway trusts staff mail as staff only when it came that way.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ class Route:
     how: str                   # reply address, message id, thread, subject tag, new
     internal: bool = False     # a staff member wrote to the note address
     note: str = ""             # what staff should know about how it was routed
+    signed: bool = False       # routed by a token or Message-ID signed for this very sender
 
 
 def participants(tracker: "Tracker", issue: "Issue") -> set[str]:
@@ -56,14 +63,25 @@ def route(tracker: "Tracker", msg: Inbound, signer: Signer, seen: "SeenIndex",
         if token is None or load(token.issue) is None:
             continue
         if signer.verify_reply(token, sender):
-            staff = tracker.settings.find_staff(sender) is not None
-            return Route(token.issue, "reply address", internal=token.kind == NOTE and staff)
+            issue = load(token.issue)
+            if issue is not None and sender in participants(tracker, issue):
+                staff = tracker.settings.find_staff(sender) is not None
+                return Route(token.issue, "reply address", internal=token.kind == NOTE and staff,
+                             signed=True)
+            notes.append(f"it was sent to a reply address of #{token.issue} issued to this "
+                         f"sender, who no longer takes part in #{token.issue}")
+            continue
         notes.append(f"it was sent to the reply address of #{token.issue}, which was not issued "
                      f"to this sender")
     for message_id in msg.thread_ids:
         issue_id = signer.issue_of_message_id(message_id, sender)
-        if issue_id and load(issue_id) is not None:
-            return Route(issue_id, "message id")
+        issue = load(issue_id) if issue_id else None
+        if issue is not None and sender in participants(tracker, issue):
+            return Route(issue.id, "message id", signed=True)
+        if issue is not None:
+            notes.append(f"it answers our mail about #{issue.id} sent to this sender, who no "
+                         f"longer takes part in #{issue.id}")
+            continue
         named = signer.named_issue(message_id)
         if named and load(named) is not None:
             notes.append(f"it answers our mail about #{named}, which was not sent to this sender")

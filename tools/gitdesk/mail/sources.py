@@ -11,10 +11,13 @@ from __future__ import annotations
 import mailbox
 import os
 import re
+import sys
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import GitdeskError, LockTimeout
+from . import quarantine
 from .gateway import Envelope, Gateway, Outcome
 
 Report = Callable[[str, Outcome], None]
@@ -38,10 +41,24 @@ def mbox_messages(path: Path) -> Iterator[tuple[str, bytes]]:
         yield f"{path.name}#{n}", unquote_from(box.get_bytes(key))
 
 
+def safe_ingest(gateway: Gateway, raw: bytes, envelope: Envelope | None = None) -> Outcome:
+    """``gateway.ingest``, and a message that still raises (a bug of ours) is quarantined
+    with the reason, so a batch goes on past it; only LockTimeout is raised, for a retry."""
+    try:
+        return gateway.ingest(raw, envelope)
+    except LockTimeout:
+        raise
+    except Exception as err:  # noqa: BLE001 - one bad message must not stop the rest
+        print(traceback.format_exc(), file=sys.stderr)
+        held = quarantine.hold(gateway.tracker.local_dir, raw,
+                               f"internal error: {type(err).__name__}: {err}"[:300])
+        return Outcome("quarantined", None, f"{held.reason} ({held.name})")
+
+
 def ingest_mbox(gateway: Gateway, path: Path, report: Report) -> list[Outcome]:
     outcomes = []
     for label, raw in mbox_messages(path):
-        outcome = gateway.ingest(raw)
+        outcome = safe_ingest(gateway, raw)
         report(label, outcome)
         outcomes.append(outcome)
     return outcomes
@@ -75,7 +92,7 @@ def ingest_maildir_file(gateway: Gateway, folder: Path, name: str) -> Outcome | 
         return None
     except IsADirectoryError:
         return None
-    outcome = gateway.ingest(raw)  # LockTimeout propagates: the file stays in new/
+    outcome = safe_ingest(gateway, raw)  # LockTimeout propagates: the file stays in new/
     base = name.split(":2,", 1)[0]
     try:
         os.replace(source, folder / "cur" / f"{base}:2,S")
@@ -99,7 +116,7 @@ def drain_spool(gateway: Gateway, folder: Path, report: Report) -> int:
         envelope = Envelope(mail_from=lines[0] if lines else None,
                             recipients=[x for x in lines[1:] if x])
         try:
-            outcome = gateway.ingest(path.read_bytes(), envelope)
+            outcome = safe_ingest(gateway, path.read_bytes(), envelope)
         except LockTimeout:
             return done
         report(path.name, outcome)

@@ -8,10 +8,11 @@ crash recovery can tell whether the change it belongs to really happened.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from ..errors import GitdeskError
-from .compose import compose
+from .compose import UnsafeMessage, compose
 from .notify import ACK, AckLog, Notice, notices
 from .outbox import Spooled, blob_id, new_entry, spool
 from .signing import Signer, load_secret
@@ -33,7 +34,11 @@ def prepare(tracker: "Tracker", change: "Change") -> Spooled | None:
         issue = notice.issue
         if issue.id not in threads:
             threads[issue.id] = _thread(tracker, issue)
-        msg = compose(tracker, notice, signer, threads[issue.id])
+        try:
+            msg = compose(tracker, notice, signer, threads[issue.id])
+        except UnsafeMessage as err:  # never sent; the change itself goes on
+            print(f"warning: mail not sent ({describe(notice)}): {err}", file=sys.stderr)
+            continue
         rel = (tracker.issues.comment_path(issue.id, notice.comment.id) if notice.comment
                else issue.path)
         requires = {rel: blob_id((tracker.root / rel).read_bytes())}
