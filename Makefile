@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo test lint install install-test clean
-.PHONY: bench bench-site
+.PHONY: bench bench-site bench-mail bench-search
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,10 +27,16 @@ lint: install-test
 	$(BIN)/ruff check tools tests hooks
 
 # Speed measurements (minutes, not part of `make test`); results in benchmarks/results/.
-bench: bench-site
+bench: bench-site bench-mail bench-search
 
 bench-site: install
 	$(BIN)/python benchmarks/site/run.py $(BENCH_ARGS)
+
+bench-mail: install
+	$(BIN)/python benchmarks/mail/run.py $(BENCH_ARGS)
+
+bench-search: install
+	$(BIN)/python benchmarks/search/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf site site-staff .pytest_cache
