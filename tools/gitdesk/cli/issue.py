@@ -10,6 +10,7 @@ import click
 from ..issues import actions
 from ..issues.actions import resolve_user
 from ..issues.query import SORT_FIELDS, IssueQuery
+from ..issues.queue import load_issues
 from ..timeutil import iso, parse_time
 from . import queue as queue_cli
 from . import search as search_cli
@@ -99,7 +100,7 @@ def list_cmd(ctx, statuses, types, labels, assignee, priorities, customer, visib
     """List issues (open ones unless --closed or --all), newest first."""
     tracker = get_tracker(ctx)
     schema = tracker.settings.schema
-    issues, errors = tracker.issues.load_all()
+    issues, errors, responded = load_issues(tracker)  # from the index, never stale
     for err in errors:
         click.echo(f"warning: skipped {err}", err=True)
     labels = [x.strip() for lab in labels for x in lab.split(",") if x.strip()]
@@ -108,7 +109,7 @@ def list_cmd(ctx, statuses, types, labels, assignee, priorities, customer, visib
                        assignee=resolve_user(tracker, assignee) if assignee else None,
                        unassigned=assignee in ("none", "-"))
     if overdue:
-        issues = queue_cli.overdue(tracker, issues, query)
+        issues = queue_cli.overdue(tracker, issues, query, responded)
     chosen = query.select(issues, schema, sort=sort, ascending=ascending, limit=limit)
     if as_json:
         print_json([i.to_json(schema) for i in chosen])

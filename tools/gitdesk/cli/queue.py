@@ -144,8 +144,9 @@ def echo_sla(tracker, issue) -> None:
         click.echo(click.style(f"sla: {sla.describe()}", fg="red" if sla.breached else None))
 
 
-def overdue(tracker, issues, query: IssueQuery):
-    """The issues matching ``query`` that have missed an SLA target (``issue list --overdue``)."""
+def overdue(tracker, issues, query: IssueQuery, responded=None):
+    """The issues matching ``query`` that have missed an SLA target (``issue list --overdue``);
+    ``responded``: their first response dates, as ``load_issues`` gives them."""
     schema, moment = tracker.settings.schema, now()
     return [i for i in issues if query.matches(i, schema)
-            and (sla := sla_now(tracker, i, moment)) is not None and sla.breached]
+            and (sla := sla_now(tracker, i, moment, responded)) is not None and sla.breached]

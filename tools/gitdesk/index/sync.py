@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 from ..errors import GitdeskError, InvalidDocument, NotFound
 from ..issues.store import ID_RE, ISSUES_DIR
 from ..kb.store import KB_DIR
+from . import records
 from .db import IndexFile, failure, is_corrupt
 
 if TYPE_CHECKING:
@@ -196,9 +197,13 @@ def _issue_row(tracker: "Tracker", issue_id: int, sig: str) -> tuple:
     try:
         issue = store.load(issue_id)
     except (InvalidDocument, NotFound) as err:
-        errors = [] if isinstance(err, NotFound) else [f"skipped {err}"]
-        return (issue_id, sig, 0, None, None, None, None, None, None, None, json.dumps(errors)), None, []
-    public, internal, errors = [], [], []
+        if isinstance(err, NotFound):
+            errors, record = [], None
+        else:
+            errors, record = [f"skipped {err}"], records.encode_error(err)
+        return (issue_id, sig, 0, None, None, None, None, None, None, None, json.dumps(errors),
+                record), None, []
+    public, internal, errors, comments = [], [], [], []
     for name in store.comment_names(issue_id):
         try:
             comment = store.load_comment(issue_id, name)
@@ -207,10 +212,12 @@ def _issue_row(tracker: "Tracker", issue_id: int, sig: str) -> tuple:
         except InvalidDocument as err:
             errors.append(f"skipped {err}")
             continue
+        comments.append(comment)
         (public if comment.is_public else internal).append(_clean(comment.body))
     data = issue.to_json(tracker.settings.schema)
     row = (issue_id, sig, 1, issue.status, issue.type, issue.priority, issue.visibility,
-           (issue.customer or "").lower() or None, issue.assignee, json.dumps(data), json.dumps(errors))
+           (issue.customer or "").lower() or None, issue.assignee, json.dumps(data, default=str), json.dumps(errors),
+           records.encode(issue, comments))
     text = (issue_id, _clean(issue.title), _clean(" ".join(issue.labels)), _clean(issue.body),
             "\n\n".join(public), "\n\n".join(internal))
     return row, text, [(label.lower(), issue_id) for label in issue.labels]
@@ -220,7 +227,7 @@ def _write_issues(db: sqlite3.Connection, rows: list[tuple]) -> None:
     ids = [(row[0],) for row, _, _ in rows]
     db.executemany("DELETE FROM issue_text WHERE rowid = ?", ids)
     db.executemany("DELETE FROM issue_label WHERE issue = ?", ids)
-    db.executemany("INSERT OR REPLACE INTO issue VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    db.executemany("INSERT OR REPLACE INTO issue VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    [row for row, _, _ in rows])
     db.executemany("INSERT INTO issue_text (rowid, title, labels, body, comments, notes) "
                    "VALUES (?, ?, ?, ?, ?, ?)", [text for _, text, _ in rows if text])

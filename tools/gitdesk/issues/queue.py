@@ -123,13 +123,44 @@ def response_reader(tracker: "Tracker") -> Callable[[Issue], dt.datetime | None]
     return responded
 
 
+Responded = Callable[[Issue], "dt.datetime | None"]
+
+
+def load_issues(tracker: "Tracker") -> tuple[list[Issue], list[InvalidDocument], Responded]:
+    """Every readable issue (without body and comments), the errors of those that could not
+    be read (as ``IssueStore.load_all``), and their first response dates.
+
+    They come from the index (``index.records``), which is brought up to date from the files
+    first, so nothing is stale; when the index cannot be used (a read-only folder, say), the
+    files are read as they are.
+    """
+    from ..index.db import IndexUnavailable
+    from ..index.records import load
+
+    try:
+        found = load(tracker)
+    except (IndexUnavailable, OSError):
+        issues, errors = tracker.issues.load_all()
+        return issues, errors, response_reader(tracker)
+    reader = response_reader(tracker)
+
+    def responded(issue: Issue) -> dt.datetime | None:
+        if issue.id in found.responded and not issue.comments:
+            return found.responded[issue.id]
+        return reader(issue)  # read from its file (issue show, or a value the index could not keep)
+
+    return found.issues, found.errors, responded
+
+
 def load_queue(tracker: "Tracker", moment: dt.datetime | None = None,
                ) -> tuple[list[QueueItem], list[InvalidDocument]]:
     """The tracker's queue at ``moment`` (default: now), and the issues that could not be read."""
-    issues, errors = tracker.issues.load_all()
-    return build_queue(issues, tracker.settings, moment or now(), response_reader(tracker)), errors
+    issues, errors, responded = load_issues(tracker)
+    return build_queue(issues, tracker.settings, moment or now(), responded), errors
 
 
-def sla_now(tracker: "Tracker", issue: Issue, moment: dt.datetime | None = None) -> Sla | None:
-    """One issue's SLA clocks as they stand (for ``issue show`` and ``issue list --overdue``)."""
-    return sla_of(issue, tracker.settings, moment or now(), response_reader(tracker))
+def sla_now(tracker: "Tracker", issue: Issue, moment: dt.datetime | None = None,
+            responded: Responded | None = None) -> Sla | None:
+    """One issue's SLA clocks as they stand (for ``issue show`` and ``issue list --overdue``);
+    ``responded`` as ``load_issues`` gives it (default: read the comment files)."""
+    return sla_of(issue, tracker.settings, moment or now(), responded or response_reader(tracker))
