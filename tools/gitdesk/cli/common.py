@@ -130,3 +130,20 @@ def root_group(name: str, help_text: str):
         return group
 
     return decorate
+
+
+_FILTERS = [
+    click.option("--status", "statuses", multiple=True, help="Only this status (repeatable)."),
+    click.option("-t", "--type", "types", multiple=True, help="Only this type (repeatable)."),
+    click.option("-l", "--label", "labels", multiple=True, help="Only issues with this label (all must match)."),
+    click.option("--assignee", help="Only issues assigned to this person ('me', 'none')."),
+    click.option("-p", "--priority", "priorities", multiple=True, help="Only this priority (repeatable)."),
+    click.option("--customer", help="Only this customer's issues."),
+]
+
+
+def filter_options(command):
+    """The issue filters that `issue list` and `issue search` share, in one place."""
+    for option in reversed(_FILTERS):
+        command = option(command)
+    return command

@@ -62,6 +62,17 @@ def import_group():
     """Bring in issues from another tracker."""
 
 
+def _progress(what: str, as_json: bool):
+    """A progress line on a terminal ('importing 25/1000'), nothing for scripts."""
+    show = sys.stderr.isatty() and not as_json
+
+    def progress(n: int, total: int) -> None:
+        if show and (n == total or n % 25 == 0):
+            click.echo(f"\r{what} {n}/{total}", err=True, nl=n == total)
+
+    return progress
+
+
 @import_group.command("github")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--repo", help="owner/name, when the export does not say.")
@@ -72,13 +83,7 @@ def import_github_cmd(ctx, file, repo, as_json):
     from ..importers.github import import_github
 
     tracker = get_tracker(ctx)
-    show = sys.stderr.isatty() and not as_json
-
-    def progress(n: int, total: int) -> None:
-        if show and (n == total or n % 25 == 0):
-            click.echo(f"\rimporting {n}/{total}", err=True, nl=n == total)
-
-    result = import_github(tracker, Path(file), repo=repo, progress=progress)
+    result = import_github(tracker, Path(file), repo=repo, progress=_progress("importing", as_json))
     if as_json:
         print_json(result.to_json())
         return
@@ -101,13 +106,7 @@ def import_mbox_cmd(ctx, file, status, as_json):
     tracker = get_tracker(ctx)
     if status and status not in tracker.settings.schema.statuses:
         raise click.BadParameter(f"{status!r} is not a status of gitdesk.yml", param_hint="--status")
-    show = sys.stderr.isatty() and not as_json
-
-    def progress(n: int, total: int) -> None:
-        if show and (n == total or n % 25 == 0):
-            click.echo(f"\rthreads {n}/{total}", err=True, nl=n == total)
-
-    result = import_mbox(tracker, Path(file), status=status, progress=progress)
+    result = import_mbox(tracker, Path(file), status=status, progress=_progress("threads", as_json))
     if as_json:
         print_json(result.to_json())
         return

@@ -17,6 +17,7 @@ from . import search as search_cli
 from .common import (
     clean,
     color_status,
+    filter_options,
     get_tracker,
     json_option,
     print_json,
@@ -79,12 +80,7 @@ def new_cmd(ctx, title, issue_type, priority, labels, public, customer, cc, assi
 
 
 @main.command("list")
-@click.option("--status", "statuses", multiple=True, help="Only this status (repeatable).")
-@click.option("-t", "--type", "types", multiple=True, help="Only this type (repeatable).")
-@click.option("-l", "--label", "labels", multiple=True, help="Only issues with this label (all must match).")
-@click.option("--assignee", help="Only issues assigned to this person ('me', 'none').")
-@click.option("-p", "--priority", "priorities", multiple=True, help="Only this priority (repeatable).")
-@click.option("--customer", help="Only this customer's issues.")
+@filter_options
 @click.option("--visibility", type=click.Choice(["public", "private"]), help="Only public or private.")
 @click.option("--open", "state", flag_value="open", default=True, help="Open issues (the default).")
 @click.option("--closed", "state", flag_value="closed", help="Closed issues.")

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from .common import clean, color_status, get_tracker, json_option, print_json, read_text, table
+from .common import (
+    clean,
+    color_status,
+    filter_options,
+    get_tracker,
+    json_option,
+    print_json,
+    read_text,
+    table,
+)
 
 QUERY_HELP = ('QUERY is words (all must match), "quoted phrases", word* (words starting so), '
               "-word (without it) and OR between two words. Quote a query that has a -word: "
@@ -47,12 +56,7 @@ def _echo_hits(results, heading, noun: str) -> None:
 
 @click.command("search", epilog=QUERY_HELP)
 @click.argument("query", nargs=-1, required=True)
-@click.option("--status", "statuses", multiple=True, help="Only this status (repeatable).")
-@click.option("-t", "--type", "types", multiple=True, help="Only this type (repeatable).")
-@click.option("-l", "--label", "labels", multiple=True, help="Only issues with this label (all must match).")
-@click.option("--assignee", help="Only issues assigned to this person ('me', 'none').")
-@click.option("-p", "--priority", "priorities", multiple=True, help="Only this priority (repeatable).")
-@click.option("--customer", help="Only this customer's issues.")
+@filter_options
 @click.option("--open", "state", flag_value="open", help="Open issues only.")
 @click.option("--closed", "state", flag_value="closed", help="Closed issues only.")
 @click.option("--all", "state", flag_value="all", default=True, help="Open and closed (the default).")
