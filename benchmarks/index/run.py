@@ -27,7 +27,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -140,22 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--keep", type=Path, help="generate into this folder and keep it")
     args = parser.parse_args(argv)
-    work = args.keep or Path(tempfile.mkdtemp(prefix="gitdesk-bench-index-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with site_bench.work_folder(args.keep, "gitdesk-bench-index-") as work:
         versions: dict[str, Path | None] = {}
         if args.before:
             versions[f"before ({args.before})"] = export(args.before, work / "before")
         versions["after (working tree)"] = None
         results = {int(n): measure(int(n), args.rounds, work, versions) for n in args.sizes.split(",")}
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
     command = " ".join([".venv/bin/python", "benchmarks/index/run.py", *(argv if argv is not None else sys.argv[1:])])
-    text = table(results, args.rounds, list(versions), command)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    site_bench.publish(table(results, args.rounds, list(versions), command), args.out)
     return 0
 
 

@@ -23,7 +23,6 @@ import platform
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -114,17 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--keep", type=Path, help="generate into this folder and keep it")
     args = parser.parse_args(argv)
-    work = args.keep or Path(tempfile.mkdtemp(prefix="gitdesk-bench-search-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with site_bench.work_folder(args.keep, "gitdesk-bench-search-") as work:
         results = {int(n): measure(int(n), args.rounds, work) for n in args.sizes.split(",")}
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-    text = table(results, args.rounds)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    site_bench.publish(table(results, args.rounds), args.out)
     return 0
 
 

@@ -15,6 +15,7 @@ writes it to benchmarks/results/site.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -276,6 +277,26 @@ def table(results: list[dict], rounds: int) -> str:
         f"{GOAL}×. Made by `make bench-site` (benchmarks/site/run.py).", "", *lines, ""])
 
 
+@contextlib.contextmanager
+def work_folder(keep: Path | None, prefix: str):
+    """Where a benchmark generates its trackers: ``keep`` (left in place), or a temporary
+    folder removed afterwards. The other benchmarks use it too."""
+    work = keep or Path(tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        yield work
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def publish(text: str, out: Path) -> None:
+    """Write a result table to ``out`` (benchmarks/results/...) and print it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,5000", help="comma-separated issue counts")
@@ -283,17 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the table is written")
     parser.add_argument("--keep", type=Path, help="generate into this folder and keep it")
     args = parser.parse_args(argv)
-    work = args.keep or Path(tempfile.mkdtemp(prefix="gitdesk-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(args.keep, "gitdesk-bench-") as work:
         results = [measure(int(n), args.rounds, work) for n in args.sizes.split(",")]
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-    text = table(results, args.rounds)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    publish(table(results, args.rounds), args.out)
     return 0
 
 
