@@ -109,7 +109,7 @@ def from_files(cli: Cli, monkeypatch, *args: str):
     """The answer as before the index: every issue file read."""
     from gitdesk.index.db import IndexUnavailable
 
-    def unavailable(tracker):
+    def unavailable(tracker, *args, **kwargs):
         raise IndexUnavailable("no index in this answer")
 
     with monkeypatch.context() as patch:

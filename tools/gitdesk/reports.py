@@ -269,11 +269,23 @@ def load_issues(tracker: "Tracker", public: bool) -> tuple[list[Issue], list[str
     ``public``: public issues and their public comments only (what the public site shows);
     otherwise everything. An unreadable comment is left out (its visibility is unknown).
     """
-    issues, broken = tracker.issues.load_all()
+    from .index.db import IndexUnavailable
+    from .index.records import load
+
+    try:  # from the index, brought up to date first: no file read once it is warm
+        found = load(tracker, comments=True)
+        issues, broken, kept = found.issues, found.errors, found.comment_errors
+    except (IndexUnavailable, OSError):
+        (issues, broken), kept = tracker.issues.load_all(), {}
     warnings = [f"{err} (left out of the report)" for err in broken]
     chosen = []
     for issue in issues:
         if public and not issue.is_public:
+            continue
+        if issue.id in kept:
+            warnings += [f"{err} (comment left out of the report)" for err in kept[issue.id]]
+            issue.comments = [c for c in issue.comments if c.is_public or not public]
+            chosen.append(issue)
             continue
         comments = []
         for name in tracker.issues.comment_names(issue.id):

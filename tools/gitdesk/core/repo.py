@@ -8,10 +8,11 @@ in a private index file, so whatever the user has staged or changed stays as it 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +158,40 @@ class Repo:
         out = self.git("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
         return [entry[3:] for entry in out.split("\0") if entry[3:]]
 
+    def head_tree(self) -> str | None:
+        """The id of HEAD's tree (None before the first commit)."""
+        out = self.run("rev-parse", "-q", "--verify", "HEAD^{tree}")
+        return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+    def changed_files(self, prefix: str) -> Callable[[], list[str]]:
+        """Tracked paths under ``prefix`` whose worktree or staged version differs from HEAD.
+
+        git starts at once and works while the caller does something else; calling the
+        result waits for the answer. No lock is taken (``--no-optional-locks``): reading
+        never makes a commit running at the same time fail.
+        """
+        proc = subprocess.Popen(["git", "--no-optional-locks", "status", "--porcelain=v1", "-z",
+                                 "--untracked-files=no", "--no-renames", "--", prefix],
+                                cwd=self.root, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def answer() -> list[str]:
+            out, err = proc.communicate()
+            if proc.returncode != 0:
+                raise GitError(f"git status failed: {err.decode(errors='replace').strip()}")
+            return [e[3:] for e in out.decode("utf-8", "surrogateescape").split("\0") if e[3:]]
+
+        return answer
+
+    def tree_changes(self, old: str, new: str, prefix: str) -> list[str] | None:
+        """Paths under ``prefix`` that differ between two trees; None if ``old`` is gone."""
+        out = self.run("diff-tree", "-r", "--name-only", "--no-renames", "-z", old, new, "--", prefix)
+        return [p for p in out.stdout.split("\0") if p] if out.returncode == 0 else None
+
+    def untracked(self, paths: Sequence[str]) -> list[str]:
+        """Files under ``paths`` that git does not track (and does not ignore)."""
+        out = self.run("ls-files", "-o", "--exclude-standard", "-z", "--", *paths)
+        return [p for p in out.stdout.split("\0") if p] if out.returncode == 0 else []
+
     # -- commit -------------------------------------------------------------------
     def commit(self, paths: Iterable[str], message: str, author: Identity,
                committer: Identity | None = None) -> str | None:
@@ -189,12 +224,15 @@ class Repo:
                 if moved.returncode != 0 and self.head() == parent:
                     raise _failure("update-ref", moved)  # not a race: git refused
                 if moved.returncode == 0:
-                    # The user's index takes HEAD's version of our paths, nothing else.
+                    # The user's index takes the committed version of our paths (the files
+                    # as they are), nothing else; staged from the files, the entries keep their
+                    # stat data, so `git status` need not read the files again.
                     staged = self.git_dir / f"gitdesk-user-index-{os.getpid()}"
                     if lock.index.exists():
                         shutil.copyfile(lock.index, staged)
                     try:
-                        self.git("reset", "-q", "--", *paths, env={"GIT_INDEX_FILE": str(staged)})
+                        self.git("update-index", "--add", "--remove", "-z", "--stdin",
+                                 env={"GIT_INDEX_FILE": str(staged)}, input="\0".join(paths) + "\0")
                         lock.install(staged)
                     finally:
                         staged.unlink(missing_ok=True)
@@ -203,7 +241,16 @@ class Repo:
         return None  # unreachable; for type checkers
 
     def _tree_with(self, parent: str | None, paths: list[str]) -> str:
-        """The tree of ``parent`` with ``paths`` taken from the worktree, in a private index."""
+        """The tree of ``parent`` with ``paths`` taken from the worktree."""
+        if parent:
+            tree = _TreeEdit(self).apply(parent, paths)
+            if tree is not None:
+                return tree
+        return self._tree_with_index(parent, paths)
+
+    def _tree_with_index(self, parent: str | None, paths: list[str]) -> str:
+        """The same in a private index: it reads and writes every path of the tree, which at
+        100,000 issues takes a second, so it is kept for what ``_TreeEdit`` leaves to git."""
         index = self.git_dir / f"gitdesk-index-{os.getpid()}"
         ienv = {"GIT_INDEX_FILE": str(index)}
         try:
@@ -245,3 +292,137 @@ class Repo:
             if len(fields) == 5:
                 entries.append(LogEntry(*fields))
         return entries
+
+
+_TREE_ENTRY = re.compile(rb"([0-7]+) ([^\0]+)\0", re.S)
+_TREE_MODE = b"40000"
+
+
+class _TreeEdit:
+    """A new tree from an old one and a few changed files, without an index.
+
+    Only the folders on the way to a changed file are read (``git cat-file --batch``) and
+    written again (``git hash-object -t tree``, which checks the format): a comment on one
+    of 100,000 issues reads and writes the root, ``issues/`` and one issue folder, where an
+    index would hold every file. Anything unusual (a symbolic link, a file where a folder
+    should be, a submodule) returns None, and the index does it as before.
+    """
+
+    def __init__(self, repo: Repo):
+        self.repo = repo
+
+    def apply(self, parent: str, paths: list[str]) -> str | None:
+        files = [p for p in paths if os.path.lexists(self.repo.root / p)]
+        for rel in files:
+            if not (self.repo.root / rel).is_file() or (self.repo.root / rel).is_symlink():
+                return None
+        blobs = self._hash(files) if files else []
+        if len(blobs) != len(files):
+            return None
+        changes: dict = {}
+        for rel in paths:
+            *folders, name = rel.split("/")
+            node = changes
+            for folder in folders:
+                node = node.setdefault(folder.encode(), {})
+                if not isinstance(node, dict):
+                    return None
+            node[name.encode()] = None
+        for rel, oid in zip(files, blobs, strict=True):
+            *folders, name = rel.split("/")
+            node = changes
+            for folder in folders:
+                node = node[folder.encode()]
+            mode = b"100755" if os.access(self.repo.root / rel, os.X_OK) else b"100644"
+            node[name.encode()] = (mode, oid)
+        wanted = [f"{parent}^{{tree}}"]
+        self._folders(changes, parent + ":", wanted)
+        trees = self._read(wanted)
+        if trees is None:
+            return None
+        self.width = len(parent) // 2  # bytes of an object id: 20 (SHA-1) or 32 (SHA-256)
+        try:
+            tree = self._build(changes, trees, f"{parent}^{{tree}}", parent + ":")
+        except _Unusual:
+            return None
+        return tree.hex() if tree is not None else None
+
+    def _folders(self, changes: dict, prefix: str, wanted: list[str]) -> None:
+        for name, change in changes.items():
+            if isinstance(change, dict):
+                path = prefix + ("" if prefix.endswith(":") else "/") + name.decode()
+                wanted.append(path)
+                self._folders(change, path, wanted)
+
+    def _hash(self, files: list[str]) -> list[bytes]:
+        out = self.repo.git("hash-object", "-w", "--stdin-paths", input="\n".join(files) + "\n")
+        return [bytes.fromhex(line) for line in out.split()]
+
+    def _read(self, names: list[str]) -> dict[str, bytes | None] | None:
+        """Each folder's raw tree (None where the old tree has no such folder)."""
+        if any("\n" in n for n in names):
+            return None
+        proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.repo.root, env=clean_env(),
+                              input=("\n".join(names) + "\n").encode(), capture_output=True)
+        if proc.returncode != 0:
+            return None
+        out, pos, found = proc.stdout, 0, {}
+        for name in names:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split()
+            if header[-1] == b"missing":
+                found[name], pos = None, end + 1
+                continue
+            if header[1] != b"tree":
+                return None  # a file where a folder should be
+            size = int(header[2])
+            found[name], pos = out[end + 1:end + 1 + size], end + 2 + size
+        return found
+
+    def _build(self, changes: dict, trees: dict[str, bytes | None], key: str, prefix: str) -> bytes | None:
+        """The new tree's id (raw), or None when it is left empty (git keeps no empty folders)."""
+        raw = trees.get(key)
+        width = self.width
+        entries: dict[bytes, tuple[bytes, bytes]] = {}
+        order: list[bytes] = []
+        if raw:
+            pos = 0
+            while pos < len(raw):
+                m = _TREE_ENTRY.match(raw, pos)
+                if m is None:
+                    raise _Unusual()
+                pos = m.end() + width
+                entries[m.group(2)] = (m.group(1), raw[m.end():pos])
+                order.append(m.group(2))
+        for name, change in changes.items():
+            old = entries.get(name)
+            if isinstance(change, dict):
+                if old is not None and old[0] != _TREE_MODE:
+                    raise _Unusual()
+                path = prefix + ("" if prefix.endswith(":") else "/") + name.decode()
+                sub = self._build(change, trees, path, path)
+                if sub is None:
+                    entries.pop(name, None)
+                else:
+                    entries[name] = (_TREE_MODE, sub)
+            elif change is None:
+                if old is not None and old[0] == _TREE_MODE:
+                    raise _Unusual()
+                entries.pop(name, None)
+            else:
+                if old is not None and old[0] in (_TREE_MODE, b"160000", b"120000"):
+                    raise _Unusual()
+                entries[name] = change
+        if not entries:
+            return None
+        names = sorted(entries, key=lambda n: n + b"/" if entries[n][0] == _TREE_MODE else n)
+        body = b"".join(entries[n][0] + b" " + n + b"\0" + entries[n][1] for n in names)
+        proc = subprocess.run(["git", "hash-object", "-t", "tree", "-w", "--stdin"], cwd=self.repo.root,
+                              env=clean_env(), input=body, capture_output=True)
+        if proc.returncode != 0:
+            raise _Unusual()
+        return bytes.fromhex(proc.stdout.decode().strip())
+
+
+class _Unusual(Exception):
+    """A tree _TreeEdit leaves to git's index."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import GitdeskError, LockTimeout
 
-VERSION = "2"  # bump when the schema or what is indexed changes: old files are rebuilt
+VERSION = "4"  # bump when the schema or what is indexed changes: old files are rebuilt
 FILE_NAME = "search.sqlite"
 TOKENIZER = "porter unicode61 remove_diacritics 2"  # stems: 'backups' finds 'backup'
 ISSUE_COLUMNS = ("title", "labels", "body", "comments", "notes")  # notes: internal, staff only
@@ -31,7 +31,7 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE issue (
     id INTEGER PRIMARY KEY, sig TEXT NOT NULL, readable INTEGER NOT NULL,
     status TEXT, type TEXT, priority TEXT, visibility TEXT, customer TEXT, assignee TEXT,
-    data TEXT, errors TEXT NOT NULL, record TEXT);
+    data TEXT, errors TEXT NOT NULL, record TEXT, comments TEXT);
 CREATE TABLE issue_label (label TEXT NOT NULL, issue INTEGER NOT NULL,
                           PRIMARY KEY (label, issue)) WITHOUT ROWID;
 CREATE INDEX issue_label_issue ON issue_label (issue);

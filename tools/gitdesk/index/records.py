@@ -6,7 +6,8 @@ problems included), when it last saw activity, and the date of its first respons
 The body and the comments are not kept: listing and the queue do not show them.
 
 Values keep their type through JSON with a small tag for what JSON lacks (times, dates, maps
-with keys that are not text). An issue whose values do not come back equal (some YAML type
+with keys that are not text); the record lists which fields carry tags, so that the others
+(most of them) are taken as JSON gives them. An issue whose values do not come back equal (some YAML type
 not foreseen here) gets no record, and is read from its file as before; an issue file that
 cannot be read keeps the error it gave, so ``issue list`` warns in the very same words.
 """
@@ -17,6 +18,7 @@ import dataclasses
 import datetime as dt
 import gc
 import json
+import sqlite3
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +27,9 @@ from ..issues.model import Comment, Issue, Problem
 from ..issues.sla import first_response
 
 if TYPE_CHECKING:
+    from ..config import Schema
     from ..core.tracker import Tracker
+    from ..issues.query import IssueQuery
 
 NOT_KEPT = ("body", "comments", "last_activity", "problems")  # body and comments: not needed
 FIELDS = tuple(f.name for f in dataclasses.fields(Issue) if f.name not in NOT_KEPT)
@@ -70,6 +74,18 @@ def _dec(value: Any) -> Any:
     return value
 
 
+def _native(value: Any) -> bool:
+    """True for what JSON gives back as it was (kept without tags: decoding it costs nothing)."""
+    kind = type(value)
+    if kind in (str, int, bool, type(None)) or (kind is float and value == value):
+        return True
+    if kind is list:
+        return all(_native(v) for v in value)
+    if kind is dict:
+        return all(type(k) is str and _native(v) for k, v in value.items())
+    return False
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal and of the same types all the way down (1 is not True, a date is not a datetime)."""
     if type(a) is not type(b):
@@ -90,7 +106,11 @@ def encode(issue: Issue, comments: Iterable[Comment]) -> str | None:
     values would not come back as they are (it is then read from its file)."""
     reply = first_response(issue, comments)
     try:
-        record = {"fields": [_enc(getattr(issue, name)) for name in FIELDS],
+        values = [getattr(issue, name) for name in FIELDS]
+        tagged = [k for k, v in enumerate(values) if not _native(v)]
+        for k in tagged:
+            values[k] = _enc(values[k])
+        record = {"fields": values, "tagged": tagged,
                   "last_activity": _enc(issue.last_activity),
                   "responded": _enc(reply.date if reply else None),
                   "problems": [[p.field, p.message, p.warning] for p in issue.problems]}
@@ -106,6 +126,29 @@ def encode(issue: Issue, comments: Iterable[Comment]) -> str | None:
     return text
 
 
+def encode_comments(comments: list[Comment], broken: list[InvalidDocument]) -> str | None:
+    """What reports need of an issue's comments (who, when, public or not; no text), and the
+    errors of those that could not be read; None when some value would not come back as it is."""
+    kept = [[c.id, c.author, c.date, c.visibility, c.via] for c in comments]
+    try:
+        text = json.dumps({"comments": [[_enc(v) for v in row] for row in kept],
+                           "errors": [str(err) for err in broken]}, ensure_ascii=False, separators=(",", ":"))
+    except (_Unencodable, ValueError, TypeError, RecursionError):
+        return None
+    back, _ = decode_comments(text)
+    if not all(_same(a, b) for a, b in zip(kept, [[c.id, c.author, c.date, c.visibility, c.via] for c in back],
+                                          strict=True)):
+        return None
+    return text
+
+
+def decode_comments(text: str) -> tuple[list[Comment], list[str]]:
+    """The comments as ``encode_comments`` kept them (bodies empty), and the errors."""
+    record = json.loads(text)
+    comments = [Comment(id=i, author=a, date=_dec(d), visibility=v, via=w) for i, a, d, v, w in record["comments"]]
+    return comments, record["errors"]
+
+
 def encode_error(err: InvalidDocument) -> str:
     """The record of an issue file that cannot be read: its error, to be raised again."""
     return json.dumps({"invalid": [err.path, err.reason, err.line]}, ensure_ascii=False)
@@ -117,7 +160,10 @@ def decode(issue_id: int, text: str) -> tuple[Issue, dt.datetime | None]:
 
 
 def _rebuild(issue_id: int, record: dict[str, Any]) -> tuple[Issue, dt.datetime | None]:
-    values = dict(zip(FIELDS, [v if type(v) in _PLAIN else _dec(v) for v in record["fields"]], strict=True))
+    fields = record["fields"]
+    for k in record["tagged"]:
+        fields[k] = _dec(fields[k])
+    values = dict(zip(FIELDS, fields, strict=True))
     values.update(id=issue_id, last_activity=_dec(record["last_activity"]),
                   problems=[Problem(*p) for p in record["problems"]])
     if _FAST:  # what Issue(**values) does, without its defaults: a third of the time
@@ -133,19 +179,75 @@ class Indexed:
     issues: list[Issue]                         # readable issues, by id
     errors: list[InvalidDocument]               # issue files that could not be read, by id
     responded: dict[int, dt.datetime | None]    # first response dates; an issue read from its file has none
+    comment_errors: dict[int, list[str]] = dataclasses.field(default_factory=dict)
+    # with comments=True: the issues whose comments were kept (others have none attached)
 
 
-def load(tracker: "Tracker") -> Indexed:
-    """Every issue from the index, brought up to date first (``sync.with_index``): the same
-    issues and errors as ``IssueStore.load_all``, without reading the files once it is warm."""
+def prefilter(query: "IssueQuery", schema: "Schema") -> tuple[str, list[Any]]:
+    """An SQL condition that keeps at least every issue ``query`` matches (the query itself
+    still decides): fewer records to decode. Unreadable issues and those without a record
+    are always kept (their errors are reported; their values come from the file)."""
+    terms: list[str] = []
+    params: list[Any] = []
+
+    def among(column: str, values) -> None:
+        terms.append(f"{column} IN ({', '.join('?' * len(values))})")
+        params.extend(values)
+
+    if query.statuses:
+        among("status", list(query.statuses))
+    elif query.state in ("open", "closed"):
+        closed = sorted(schema.closed_statuses)
+        if closed:
+            marks = ", ".join("?" * len(closed))
+            terms.append(f"(status IS NULL OR status NOT IN ({marks}))" if query.state == "open"
+                         else f"status IN ({marks})")
+            params.extend(closed)
+    if query.types:
+        among("type", list(query.types))
+    if query.priorities:
+        among("priority", list(query.priorities))
+    if query.visibility:
+        among("visibility", [query.visibility])
+    if query.customer:
+        among("customer", [query.customer.lower()])
+    if query.assignee:
+        among("assignee", [query.assignee])
+    for label in query.labels:
+        terms.append("id IN (SELECT issue FROM issue_label WHERE label = ?)")
+        params.append(label.lower())
+    if not terms:
+        return "", []
+    return f"WHERE readable = 0 OR record IS NULL OR ({' AND '.join(terms)})", params
+
+
+def load(tracker: "Tracker", query: "IssueQuery | None" = None, comments: bool = False) -> Indexed:
+    """Every issue from the index (or, with ``query``, at least those it matches), brought up
+    to date first (``sync.with_index``): the same issues and errors as ``IssueStore.load_all``,
+    without reading the files once it is warm. With ``comments``, each issue whose comments
+    the index could keep has them attached (no text: who wrote when, and whether public)."""
     from .sync import with_index
 
-    rows = with_index(tracker, lambda db: db.execute(
-        "SELECT id, readable, record FROM issue ORDER BY id").fetchall())
+    where, params = prefilter(query, tracker.settings.schema) if query else ("", [])
+    kept: list[tuple[int, str]] = []
+
+    def read(db: sqlite3.Connection) -> list[tuple[int, int, str | None]]:
+        if comments:
+            kept.extend(db.execute("SELECT id, comments FROM issue WHERE readable = 1 AND record IS NOT NULL "
+                                   "AND comments IS NOT NULL").fetchall())
+        return db.execute(f"SELECT id, readable, record FROM issue {where} ORDER BY id", params).fetchall()
+
+    rows = with_index(tracker, read)
     enabled = gc.isenabled()
     gc.disable()  # tens of thousands of new objects, no cycles: collecting would triple the time
     try:
-        return _build(tracker, rows)
+        found = _build(tracker, rows)
+        if comments:
+            by_id = {issue.id: issue for issue in found.issues if issue.id in found.responded}
+            for issue_id, text in kept:
+                if issue_id in by_id:
+                    by_id[issue_id].comments, found.comment_errors[issue_id] = decode_comments(text)
+        return found
     finally:
         if enabled:
             gc.enable()

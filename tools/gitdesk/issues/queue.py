@@ -23,6 +23,7 @@ from .sla import Sla, clocks, first_response, is_response
 if TYPE_CHECKING:
     from ..config import Settings
     from ..core.tracker import Tracker
+    from .query import IssueQuery
 
 _FAR = dt.datetime.max.replace(tzinfo=UTC)  # "no time" sorts after every time
 
@@ -126,19 +127,20 @@ def response_reader(tracker: "Tracker") -> Callable[[Issue], dt.datetime | None]
 Responded = Callable[[Issue], "dt.datetime | None"]
 
 
-def load_issues(tracker: "Tracker") -> tuple[list[Issue], list[InvalidDocument], Responded]:
+def load_issues(tracker: "Tracker", query: "IssueQuery | None" = None,
+                ) -> tuple[list[Issue], list[InvalidDocument], Responded]:
     """Every readable issue (without body and comments), the errors of those that could not
     be read (as ``IssueStore.load_all``), and their first response dates.
 
     They come from the index (``index.records``), which is brought up to date from the files
     first, so nothing is stale; when the index cannot be used (a read-only folder, say), the
-    files are read as they are.
+    files are read as they are. With ``query``, issues it cannot match may be left out.
     """
     from ..index.db import IndexUnavailable
     from ..index.records import load
 
     try:
-        found = load(tracker)
+        found = load(tracker, query)
     except (IndexUnavailable, OSError):
         issues, errors = tracker.issues.load_all()
         return issues, errors, response_reader(tracker)

@@ -1,0 +1,166 @@
+"""The index learns what changed from git and from the folders' stamps (kb/search.md, "The
+index: never stale"), not by reading or stat'ing every file: each way a file can change
+outside gitdesk shows in the very next answer.
+
+What is proved: a `git pull` from another clone, a plain `git commit` of a hand edit, a
+`git reset --hard` to an older commit, a hand edit taken back with `git checkout -- FILE`,
+a comment written by hand and never committed (and then edited in place, which leaves its
+folder's stamp as it was), and an index whose last tree git no longer knows all give the
+answer the files give; `gitdesk report` answers from the index exactly as from the files;
+and a commit built by editing trees (`_TreeEdit`) is the very tree git's own index builds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+
+import pytest
+
+import test_index_list as shared
+from conftest import Cli, git
+
+desk, settled = shared.desk, shared.settled  # the fixtures: the same varied desk
+commit_all, from_files, queue_ids, same_as_files = (shared.commit_all, shared.from_files, shared.queue_ids,
+                                                    shared.same_as_files)
+
+
+def listed(cli: Cli, *args: str) -> list[int]:
+    return [i["id"] for i in json.loads(cli("issue", "list", "--all", "--json", *args).stdout)]
+
+
+def test_a_git_pull_from_another_clone_shows_at_once(desk, cli, monkeypatch, settled, tmp_path):
+    assert queue_ids(cli) == [5, 1, 2, 3, 4, 8]
+    shared = tmp_path / "shared.git"
+    git(desk, "clone", "-q", "--bare", str(desk), str(shared))
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(shared), str(other))
+    theirs = Cli(other)
+    theirs("issue", "new", "Made in the other clone", "-t", "ticket", "-p", "critical")
+    theirs("issue", "close", "5", "-r", "fixed")
+    theirs("issue", "set", "3", "priority=high")
+    git(other, "push", "-q", "origin", "HEAD:main")
+    git(desk, "pull", "-q", "--no-rebase", str(shared), "main")
+    assert queue_ids(cli) == [9, 3, 1, 2, 4, 8]
+    for args in (("issue", "list", "--all", "--json"), ("issue", "queue", "--json")):
+        same_as_files(cli, monkeypatch, *args)
+
+
+def test_plain_git_commits_and_a_reset_show_at_once(desk, cli, monkeypatch, settled):
+    before = cli("issue", "list", "--all", "--json").stdout
+    path = desk / "issues/4/issue.md"
+    path.write_text(path.read_text().replace("priority: low", "priority: critical"))
+    commit_all(desk, "by hand")
+    assert queue_ids(cli)[0] == 4
+    cli("issue", "close", "1", "-r", "fixed")
+    assert 1 not in queue_ids(cli)
+    git(desk, "reset", "-q", "--hard", "HEAD~2")
+    assert cli("issue", "list", "--all", "--json").stdout == before
+    same_as_files(cli, monkeypatch, "issue", "queue", "--json")
+
+
+def test_a_hand_edit_taken_back_shows_at_once(desk, cli, monkeypatch, settled):
+    before = cli("issue", "queue", "--json").stdout
+    path = desk / "issues/2/issue.md"
+    path.write_text(path.read_text().replace("status: new", "status: closed"))
+    assert 2 not in queue_ids(cli)
+    git(desk, "checkout", "--", "issues/2/issue.md")
+    assert cli("issue", "queue", "--json").stdout == before
+    path.write_text(path.read_text().replace("status: new", "status: waiting"))
+    git(desk, "add", "issues/2/issue.md")  # staged, not committed
+    assert 2 not in queue_ids(cli)
+    git(desk, "reset", "-q", "--hard")
+    assert cli("issue", "queue", "--json").stdout == before
+
+
+def test_an_uncommitted_comment_is_watched_until_committed(desk, cli, monkeypatch, settled):
+    cli("issue", "queue")
+    reply = desk / "issues/2/20260302T110000Z-bob.md"
+    reply.write_text("---\nauthor: Bob Builder <bob.builder@example.com>\ndate: 2026-03-02T11:00:00Z\n"
+                     "visibility: internal\n---\n\nOnly a note so far.\n")
+    queue = {q["id"]: q for q in json.loads(cli("issue", "queue", "--json").stdout)}
+    assert queue[2]["sla"]["response"]["state"] != "missed"  # a note is no response
+    folder_stamp = os.stat(reply.parent).st_mtime_ns
+    with open(reply, "r+", encoding="utf-8") as file:  # in place: the folder's stamp stays
+        text = file.read().replace("visibility: internal", "visibility: public  ")
+        file.seek(0)
+        file.write(text)
+    assert os.stat(reply.parent).st_mtime_ns == folder_stamp
+    queue = {q["id"]: q for q in json.loads(cli("issue", "queue", "--json").stdout)}
+    assert queue[2]["sla"]["response"]["state"] == "missed"  # answered at 11:00, after its 1h
+    same_as_files(cli, monkeypatch, "issue", "queue", "--json")
+    commit_all(desk, "the reply")
+    with open(reply, "r+", encoding="utf-8") as file:  # tracked now: git sees the edit
+        text = file.read().replace("visibility: public  ", "visibility: internal")
+        file.seek(0)
+        file.write(text + "\n")
+    queue = {q["id"]: q for q in json.loads(cli("issue", "queue", "--json").stdout)}
+    assert queue[2]["sla"]["response"]["state"] != "missed"
+
+
+def test_a_tree_git_no_longer_knows_means_every_folder_is_checked(desk, cli, monkeypatch, settled):
+    cli("issue", "list")
+    db = sqlite3.connect(desk / ".gitdesk/cache/search.sqlite")
+    db.execute("UPDATE meta SET value = ? WHERE key = 'tree'", ("0123456789" * 4,))
+    db.commit()
+    db.close()
+    path = desk / "issues/3/issue.md"
+    path.write_text(path.read_text().replace("title: Crash on save", "title: Crash on load"))
+    commit_all(desk, "retitled")
+    assert "Crash on load" in cli("issue", "list").stdout
+    same_as_files(cli, monkeypatch, "issue", "list", "--all", "--json")
+
+
+@pytest.mark.parametrize("args", [("gitdesk", "report", "--json", "--since", "2026-01-01", "--until", "2026-04-01"),
+                                  ("gitdesk", "report", "--public", "--json", "--by", "week"),
+                                  ("gitdesk", "report", "--csv", "--table", "people")],
+                         ids=["staff", "public", "people"])
+def test_report_answers_from_the_index_as_from_the_files(desk, cli, monkeypatch, settled, args):
+    (desk / "issues/2/20260302T100000Z-x.md").write_text("---\nauthor: [x\n---\n")  # a broken comment
+    cli(*args, ok=False)  # builds the index
+    from gitdesk.issues.store import IssueStore
+
+    calls = []
+    monkeypatch.setattr(IssueStore, "load_comment",
+                        lambda *a, _real=IssueStore.load_comment, **k: calls.append(a) or _real(*a, **k))
+    warm = cli(*args, ok=False)
+    assert calls == []  # no comment file read: the index had them
+    expected = from_files(cli, monkeypatch, *args)
+    assert (warm.exit_code, warm.stdout, warm.stderr) == (expected.exit_code, expected.stdout, expected.stderr)
+    assert warm.stdout.strip()
+    assert ("20260302T100000Z-x.md" in warm.stderr) == ("--public" not in args)  # #2 is private
+
+
+def test_tree_edits_make_the_tree_git_makes(tracker):
+    from gitdesk.core.repo import Identity, _TreeEdit
+
+    repo, root = tracker.repo, tracker.root
+    for rel, text in [("issues/1/issue.md", "a\n"), ("issues/1/files/log.txt", "log\n"),
+                      ("issues/10/issue.md", "b\n"), ("issues/2/issue.md", "c\n"), ("kb/x.md", "x\n")]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    repo.commit(["issues/1/issue.md", "issues/1/files/log.txt", "issues/10/issue.md", "issues/2/issue.md",
+                 "kb/x.md"], "seed", Identity("T", "t@example.com"))
+    parent = repo.head()
+    (root / "issues/1/files/log.txt").unlink()                 # the folder files/ disappears
+    (root / "issues/1/issue.md").write_text("changed\n")
+    (root / "issues/1-x").mkdir()
+    (root / "issues/1-x/issue.md").write_text("sorts between 1 and 10\n")
+    (root / "issues/10/run.sh").write_text("#!/bin/sh\n")
+    (root / "issues/10/run.sh").chmod(0o755 | stat.S_IFREG)
+    (root / "issues/2/issue.md").unlink()                      # the folder 2/ disappears
+    (root / "issues/300/a/b").mkdir(parents=True)
+    (root / "issues/300/a/b/deep.md").write_text("deep\n")
+    paths = sorted(["issues/1/files/log.txt", "issues/1/issue.md", "issues/1-x/issue.md", "issues/10/run.sh",
+                    "issues/2/issue.md", "issues/300/a/b/deep.md"])
+    edited = _TreeEdit(repo).apply(parent, paths)
+    assert edited is not None
+    assert edited == repo._tree_with_index(parent, paths)
+    names = git(root, "ls-tree", "-r", "--name-only", edited).split()
+    assert "issues/2/issue.md" not in names and "issues/1/files/log.txt" not in names
+    assert "issues/300/a/b/deep.md" in names and "100755" in git(root, "ls-tree", edited, "issues/10/run.sh")
+    (root / "issues/5").mkdir()
+    (root / "issues/5/link.md").symlink_to("../1/issue.md")
+    assert _TreeEdit(repo).apply(parent, ["issues/5/link.md"]) is None  # left to git's index
