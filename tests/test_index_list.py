@@ -54,6 +54,8 @@ COMMANDS = [
     ("issue", "list"), ("issue", "list", "--all", "--json"), ("issue", "list", "--closed"),
     ("issue", "list", "--all", "--sort", "updated"), ("issue", "list", "--sort", "priority", "--asc"),
     ("issue", "list", "--all", "--sort", "title", "-n", "3"), ("issue", "list", "-l", "web"),
+    ("issue", "list", "-n", "2"), ("issue", "list", "--all", "-n", "3", "--asc", "--json"),
+    ("issue", "list", "-l", "web", "-n", "1"), ("issue", "list", "--closed", "-n", "1"),
     ("issue", "list", "--customer", "BOB@example.com"), ("issue", "list", "--assignee", "none"),
     ("issue", "list", "--overdue"), ("issue", "list", "--overdue", "--all", "--json"),
     ("issue", "queue"), ("issue", "queue", "--json"), ("issue", "queue", "--unassigned"),
@@ -133,6 +135,7 @@ def same_as_files(cli: Cli, monkeypatch, *args: str) -> None:
 
 @pytest.mark.parametrize("args", COMMANDS, ids=[" ".join(a[1:]) for a in COMMANDS])
 def test_answers_are_those_of_the_files(desk, cli, monkeypatch, settled, args):
+    monkeypatch.setattr("gitdesk.index.records.CHUNK", 1)  # -n N stops early even on 8 issues
     cli("issue", "list")  # builds the index
     same_as_files(cli, monkeypatch, *args)
 
@@ -224,7 +227,8 @@ def test_a_git_checkout_of_another_branch_shows_at_once(desk, cli, monkeypatch, 
 
 
 @pytest.mark.parametrize("args", [("issue", "list"), ("issue", "list", "--json"), ("issue", "queue"),
-                                  ("issue", "next")], ids=["list", "list json", "queue", "next"])
+                                  ("issue", "next"), ("issue", "list", "-n", "1")],
+                         ids=["list", "list json", "queue", "next", "list first"])
 def test_an_unreadable_issue_file_gives_the_same_warning(desk, cli, monkeypatch, settled, args):
     (desk / "issues/3/issue.md").write_text("---\ntitle: [broken\nstatus: open\n---\n")
     (desk / "issues/2/20260302T100000Z-x.md").write_text("---\nauthor: [x\n---\n")  # a broken comment

@@ -101,7 +101,8 @@ def list_cmd(ctx, statuses, types, labels, assignee, priorities, customer, visib
                        priorities=priorities, customer=customer, visibility=visibility,
                        assignee=resolve_user(tracker, assignee) if assignee else None,
                        unassigned=assignee in ("none", "-"))
-    issues, errors, responded = load_issues(tracker, query)  # from the index, never stale
+    first = limit if sort == "id" and not overdue else 0  # then only the first matches are decoded
+    issues, errors, responded = load_issues(tracker, query, first, ascending)  # from the index, never stale
     for err in errors:
         click.echo(f"warning: skipped {err}", err=True)
     if overdue:

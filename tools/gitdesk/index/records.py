@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ..core.tracker import Tracker
     from ..issues.query import IssueQuery
 
+CHUNK = 64  # records decoded at a time while looking for the first N matches
 NOT_KEPT = ("body", "comments", "last_activity", "problems")  # body and comments: not needed
 FIELDS = tuple(f.name for f in dataclasses.fields(Issue) if f.name not in NOT_KEPT)
 # Issue is a plain dataclass: its attributes can be set without __init__ (faster by a third)
@@ -221,21 +222,37 @@ def prefilter(query: "IssueQuery", schema: "Schema") -> tuple[str, list[Any]]:
     return f"WHERE readable = 0 OR record IS NULL OR ({' AND '.join(terms)})", params
 
 
-def load(tracker: "Tracker", query: "IssueQuery | None" = None, comments: bool = False) -> Indexed:
+def load(tracker: "Tracker", query: "IssueQuery | None" = None, comments: bool = False,
+         first: int = 0, ascending: bool = False) -> Indexed:
     """Every issue from the index (or, with ``query``, at least those it matches), brought up
     to date first (``sync.with_index``): the same issues and errors as ``IssueStore.load_all``,
     without reading the files once it is warm. With ``comments``, each issue whose comments
-    the index could keep has them attached (no text: who wrote when, and whether public)."""
+    the index could keep has them attached (no text: who wrote when, and whether public).
+    With ``query`` and ``first``, at least the ``first`` matching issues by id (highest first
+    unless ``ascending``) and every unreadable one: ``issue list -n 20`` decodes a few
+    hundred records, not 100,000."""
     from .sync import with_index
 
-    where, params = prefilter(query, tracker.settings.schema) if query else ("", [])
+    schema = tracker.settings.schema
+    where, params = prefilter(query, schema) if query else ("", [])
     kept: list[tuple[int, str]] = []
 
     def read(db: sqlite3.Connection) -> list[tuple[int, int, str | None]]:
         if comments:
             kept.extend(db.execute("SELECT id, comments FROM issue WHERE readable = 1 AND record IS NOT NULL "
                                    "AND comments IS NOT NULL").fetchall())
-        return db.execute(f"SELECT id, readable, record FROM issue {where} ORDER BY id", params).fetchall()
+        order = "ASC" if ascending or not first else "DESC"
+        cursor = db.execute(f"SELECT id, readable, record FROM issue {where} ORDER BY id {order}", params)
+        if not (first and query):
+            return cursor.fetchall()
+        rows: list[tuple[int, int, str | None]] = []
+        matched = 0
+        while matched < first and (chunk := cursor.fetchmany(max(CHUNK, 2 * first))):
+            rows += chunk
+            matched += sum(query.matches(i, schema) for i in _build(tracker, chunk).issues)
+        cursor.close()
+        rows += db.execute("SELECT id, readable, record FROM issue WHERE readable = 0").fetchall()
+        return sorted(dict((row[0], row) for row in rows).values())
 
     rows = with_index(tracker, read)
     enabled = gc.isenabled()

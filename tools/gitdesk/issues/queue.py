@@ -127,20 +127,21 @@ def response_reader(tracker: "Tracker") -> Callable[[Issue], dt.datetime | None]
 Responded = Callable[[Issue], "dt.datetime | None"]
 
 
-def load_issues(tracker: "Tracker", query: "IssueQuery | None" = None,
+def load_issues(tracker: "Tracker", query: "IssueQuery | None" = None, first: int = 0, ascending: bool = False,
                 ) -> tuple[list[Issue], list[InvalidDocument], Responded]:
     """Every readable issue (without body and comments), the errors of those that could not
     be read (as ``IssueStore.load_all``), and their first response dates.
 
     They come from the index (``index.records``), which is brought up to date from the files
     first, so nothing is stale; when the index cannot be used (a read-only folder, say), the
-    files are read as they are. With ``query``, issues it cannot match may be left out.
+    files are read as they are. With ``query``, issues it cannot match may be left out;
+    with ``first`` too, all but the first that many matches by id (``index.records.load``).
     """
     from ..index.db import IndexUnavailable
     from ..index.records import load
 
     try:
-        found = load(tracker, query)
+        found = load(tracker, query, first=first, ascending=ascending)
     except (IndexUnavailable, OSError):
         issues, errors = tracker.issues.load_all()
         return issues, errors, response_reader(tracker)
