@@ -16,11 +16,12 @@ import json
 import os
 import sqlite3
 import stat
+import subprocess
 
 import pytest
 
 import test_index_list as shared
-from conftest import Cli, git
+from conftest import BIN, Cli, git
 
 desk, settled = shared.desk, shared.settled  # the fixtures: the same varied desk
 commit_all, from_files, queue_ids, same_as_files = (shared.commit_all, shared.from_files, shared.queue_ids,
@@ -131,6 +132,26 @@ def test_report_answers_from_the_index_as_from_the_files(desk, cli, monkeypatch,
     assert (warm.exit_code, warm.stdout, warm.stderr) == (expected.exit_code, expected.stdout, expected.stderr)
     assert warm.stdout.strip()
     assert ("20260302T100000Z-x.md" in warm.stderr) == ("--public" not in args)  # #2 is private
+
+
+def test_commands_writing_and_reading_at_once_leave_a_sound_index(desk, cli, monkeypatch, settled):
+    cli("issue", "list")
+    env = dict(os.environ, GITDESK_DIR=str(desk), GITDESK_NOW="2026-03-02T12:00:00Z")
+    script = ('for k in 1 2 3; do "$BIN/issue" comment $N -m "from $N, $k" >/dev/null || exit 1; '
+              '"$BIN/issue" list --all --json >/dev/null || exit 2; "$BIN/issue" queue >/dev/null || exit 3; done')
+    procs = [subprocess.Popen(["sh", "-c", script], env=dict(env, BIN=str(BIN), N=str(n)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in (1, 2, 3, 4)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, outputs
+    db = sqlite3.connect(desk / ".gitdesk/cache/search.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()
+    assert git(desk, "status", "--porcelain") == ""
+    shown = {i["id"]: len(i["comments"]) for i in
+             [json.loads(cli("issue", "show", str(n), "--json").stdout) for n in (1, 2, 3, 4)]}
+    assert shown == {1: 4, 2: 4, 3: 3, 4: 3}  # each had its comments before, and three more
+    for args in (("issue", "list", "--all", "--json"), ("issue", "queue", "--json")):
+        same_as_files(cli, monkeypatch, *args)
 
 
 def test_tree_edits_make_the_tree_git_makes(tracker):
