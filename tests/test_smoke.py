@@ -46,3 +46,22 @@ def test_set_close_reopen_messages(cli, tracker_dir):
     log = json.loads(cli("issue", "log", "1", "--json").output)
     assert [e["message"] for e in log][-1] == "#1 new: Thing"
     assert len(log) == 4
+
+
+def test_the_programs_exit_with_the_command_code_and_all_their_output(tracker_dir):
+    """The console scripts skip the interpreter's teardown (cli.common.run_program): every
+    byte written must still arrive, and the exit code must be the command's."""
+    from conftest import run_bin
+
+    body = "".join(f"line {k} of a long description\n" for k in range(20_000))  # ~600 KB
+    made = run_bin("issue", "new", "Long", "-F", "-", cwd=tracker_dir, input=body)
+    assert made.returncode == 0 and made.stdout.startswith("#1 ")
+    shown = run_bin("issue", "show", "1", cwd=tracker_dir)
+    assert shown.returncode == 0 and shown.stdout.count("of a long description") == 20_000
+    assert shown.stdout.rstrip().endswith("line 19999 of a long description")
+    missing = run_bin("issue", "show", "99", cwd=tracker_dir)
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr.startswith("Error: no issue #99")
+    assert run_bin("issue", "no-such-command", cwd=tracker_dir).returncode == 2
+    assert run_bin("kb", "--version", cwd=tracker_dir).stdout.startswith("kb, version ")
+    assert run_bin("gitdesk", "check", cwd=tracker_dir).returncode == 0

@@ -14,6 +14,32 @@ import click
 from ..errors import GitdeskError
 
 
+def run_program(group: click.Group) -> None:
+    """Run a command group as the program, then leave at once.
+
+    Everything a command writes is in files it closed and processes it waited for, so the
+    interpreter's teardown (freeing every object and module: 10 to 20 ms, a tenth of a
+    command, more for the mail gateway an MTA starts per message) is skipped.
+    """
+    try:
+        group.main()
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = 0
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        sys.stderr.write(f"{code}\n")
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
+            pass
+    os._exit(code)
+
+
 class Group(click.Group):
     """A click group that turns gitdesk's typed errors into ``Error: ...`` and an exit code."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import get_tracker, json_option, print_json, root_group
+from .common import get_tracker, json_option, print_json, root_group, run_program
 from .mail import mail_group
 from .report import report_cmd
 
@@ -207,3 +207,8 @@ def site_audit_cmd(ctx, folder, staff):
         click.echo(clean(finding))
     click.echo(f"{len(findings)} problem(s)" if findings else "ok", err=bool(findings))
     ctx.exit(1 if findings else 0)
+
+
+def program() -> None:
+    """The ``gitdesk`` command (the console script)."""
+    run_program(main)

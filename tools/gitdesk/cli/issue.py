@@ -23,6 +23,7 @@ from .common import (
     print_json,
     read_text,
     root_group,
+    run_program,
     table,
 )
 
@@ -294,3 +295,8 @@ for _command in queue_cli.COMMANDS:  # issue queue, issue next, issue take
 
 for _command in search_cli.ISSUE_COMMANDS:  # issue search, link, suggest, reply
     main.add_command(_command)
+
+
+def program() -> None:
+    """The ``issue`` command (the console script)."""
+    run_program(main)

@@ -6,7 +6,7 @@ import click
 
 from ..kb import actions
 from . import search as search_cli
-from .common import clean, get_tracker, json_option, print_json, read_text, root_group, table
+from .common import clean, get_tracker, json_option, print_json, read_text, root_group, run_program, table
 
 
 @root_group("kb", "Write and read knowledge-base articles.")
@@ -103,3 +103,8 @@ def edit_cmd(ctx, slug, file):
 
 for _command in search_cli.KB_COMMANDS:  # kb search
     main.add_command(_command)
+
+
+def program() -> None:
+    """The ``kb`` command (the console script)."""
+    run_program(main)
