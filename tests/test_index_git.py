@@ -185,3 +185,33 @@ def test_tree_edits_make_the_tree_git_makes(tracker):
     (root / "issues/5").mkdir()
     (root / "issues/5/link.md").symlink_to("../1/issue.md")
     assert _TreeEdit(repo).apply(parent, ["issues/5/link.md"]) is None  # left to git's index
+
+
+def test_head_read_from_git_files_is_what_git_says(tmp_path):
+    from gitdesk.core.repo import Identity, Repo
+
+    def says(root) -> str | None:
+        out = git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}").strip()
+        return out or None
+
+    root = tmp_path / "r"
+    root.mkdir()
+    repo = Repo.init(root)
+    assert repo.head() is None and repo._read_head() == ""         # a branch with no commit yet
+    (root / "a.md").write_text("a\n")
+    first = repo.commit(["a.md"], "first", Identity("T", "t@example.com"))
+    assert repo.head() == first == says(root)
+    git(root, "pack-refs", "--all")                                  # the branch only in packed-refs
+    assert not (root / ".git/refs/heads/main").exists()
+    assert Repo(root).head() == first
+    (root / "a.md").write_text("b\n")
+    second = Repo(root).commit(["a.md"], "second", Identity("T", "t@example.com"))
+    assert Repo(root).head() == second == says(root)                 # a loose ref again, newer
+    git(root, "checkout", "-q", "--detach", first)
+    assert Repo(root).head() == first == says(root)                  # detached
+    git(root, "checkout", "-q", "main")
+    linked = tmp_path / "linked"
+    git(root, "worktree", "add", "-q", "-b", "other", str(linked), first)
+    other = Repo(linked)
+    assert other._read_head() is None and other.head() == first      # a linked worktree: git answers
+    assert Repo(root).head() == second

@@ -3,7 +3,7 @@
 ``gitdesk.Tracker`` (this class) is what the CLI, the mail gateway, the site and a
 customer control panel open. The only wiring today: changes that someone should hear
 about are spooled to the mail outbox in the same step (``gitdesk.mail.spooler``). The mail
-code is imported only when a change has events to report, so read-only commands stay fast.
+code is imported only when a change has someone to tell, so other commands stay fast.
 """
 
 from __future__ import annotations
@@ -25,9 +25,15 @@ class _Outbox:
     def prepare(self, change: "Change") -> "Pending | None":
         if not any(getattr(event, "notify", False) for event in change.events):
             return None
+        from .mail.notify import AckLog, notices
+
+        acks = AckLog(self.tracker.local_dir)
+        found = notices(self.tracker, change.events, acks)
+        if not found:  # nobody to tell: the mail code (40 ms of imports) is not needed
+            return None
         from .mail.spooler import prepare
 
-        return prepare(self.tracker, change)
+        return prepare(self.tracker, found, acks)
 
 
 class Tracker(core.Tracker):

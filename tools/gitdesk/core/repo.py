@@ -7,6 +7,7 @@ in a private index file, so whatever the user has staged or changed stays as it 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -101,6 +102,8 @@ class Repo:
     def __init__(self, root: Path):
         self.root = Path(root)
         self._git_dir: Path | None = None
+        self._trees: dict[str, str] = {}  # commit -> its tree, as learned while committing
+        self._identity: tuple[Identity, ...] | None = None
 
     # -- plumbing -------------------------------------------------------------
     def run(self, *args: str, env: dict[str, str] | None = None,
@@ -120,7 +123,11 @@ class Repo:
     @property
     def git_dir(self) -> Path:
         if self._git_dir is None:
-            self._git_dir = (self.root / self.git("rev-parse", "--git-dir").strip()).resolve()
+            plain = self.root / ".git"
+            if plain.is_dir() and not plain.is_symlink():
+                self._git_dir = plain.resolve()  # the common case, without starting git
+            else:
+                self._git_dir = (self.root / self.git("rev-parse", "--git-dir").strip()).resolve()
         return self._git_dir
 
     @staticmethod
@@ -135,20 +142,58 @@ class Repo:
 
     def toplevel(self) -> Path | None:
         """The worktree git itself would use from here (None outside any repository)."""
+        plain = self.root / ".git"
+        if plain.is_dir() and not plain.is_symlink() and (plain / "HEAD").is_file():
+            return self.root.resolve()  # its own repository: git would say the same
         out = self.git("rev-parse", "--show-toplevel", check=False).strip()
         return Path(out).resolve() if out else None
 
     def head(self) -> str | None:
+        """The commit HEAD names (None before the first commit)."""
+        found = self._read_head()
+        if found is not None:
+            return found or None
         out = self.git("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False).strip()
         return out or None
 
+    def _read_head(self) -> str | None:
+        """HEAD read from git's files as git writes them ('' for a branch with no commit yet);
+        None whenever git itself must answer (a linked worktree, reftable, anything odd).
+        A command reads HEAD several times: each git process saved is 2 to 3 ms."""
+        gd = self.git_dir
+        if (gd / "commondir").exists() or (gd / "reftable").exists():
+            return None
+        try:
+            head = (gd / "HEAD").read_text(encoding="ascii").strip()
+            if not head.startswith("ref: refs/"):
+                return head if _OID.fullmatch(head) else None
+            ref = head[5:]
+            try:
+                value = (gd / ref).read_text(encoding="ascii").strip()
+                return value if _OID.fullmatch(value) else None
+            except FileNotFoundError:
+                pass
+            try:
+                packed = (gd / "packed-refs").read_text(encoding="ascii")
+            except FileNotFoundError:
+                return ""  # no such branch yet
+            for line in packed.splitlines():
+                oid, _, name = line.partition(" ")
+                if name == ref and _OID.fullmatch(oid):
+                    return oid
+            return ""
+        except (OSError, UnicodeDecodeError):
+            return None
+
     # -- identity ---------------------------------------------------------------
     def configured_identity(self) -> Identity | None:
-        name = self.git("config", "user.name", check=False).strip()
-        email = self.git("config", "user.email", check=False).strip()
-        if not name and not email:
-            return None
-        return Identity(name or email.split("@")[0], email)
+        """git's user.name and user.email (one git process, once per command)."""
+        if self._identity is None:
+            out = self.git("config", "--get-regexp", r"^user\.(name|email)$", check=False)
+            values = dict(line.partition(" ")[::2] for line in out.splitlines())
+            name, email = values.get("user.name", "").strip(), values.get("user.email", "").strip()
+            self._identity = (Identity(name or email.split("@")[0], email),) if name or email else ()
+        return self._identity[0] if self._identity else None
 
     # -- status -----------------------------------------------------------------
     def dirty(self, paths: Sequence[str]) -> list[str]:
@@ -215,7 +260,8 @@ class Repo:
             for _ in range(5):
                 parent = self.head()
                 tree = self._tree_with(parent, paths)
-                if parent and tree == self.git("rev-parse", f"{parent}^{{tree}}").strip():
+                if parent and tree == (self._trees.get(parent)
+                                       or self.git("rev-parse", f"{parent}^{{tree}}").strip()):
                     return None
                 args = ["commit-tree", tree, "-F", "-"] + (["-p", parent] if parent else [])
                 sha = self.git(*args, env=who, input=message.rstrip("\n") + "\n").strip()
@@ -243,7 +289,10 @@ class Repo:
     def _tree_with(self, parent: str | None, paths: list[str]) -> str:
         """The tree of ``parent`` with ``paths`` taken from the worktree."""
         if parent:
-            tree = _TreeEdit(self).apply(parent, paths)
+            edit = _TreeEdit(self)
+            tree = edit.apply(parent, paths)
+            if edit.base:
+                self._trees[parent] = edit.base  # the parent's own tree, read on the way
             if tree is not None:
                 return tree
         return self._tree_with_index(parent, paths)
@@ -294,6 +343,7 @@ class Repo:
         return entries
 
 
+_OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _TREE_ENTRY = re.compile(rb"([0-7]+) ([^\0]+)\0", re.S)
 _TREE_MODE = b"40000"
 
@@ -302,7 +352,8 @@ class _TreeEdit:
     """A new tree from an old one and a few changed files, without an index.
 
     Only the folders on the way to a changed file are read (``git cat-file --batch``) and
-    written again (``git hash-object -t tree``, which checks the format): a comment on one
+    written again (one ``git hash-object -t tree``, which checks each tree's format and must
+    find the id computed here): a comment on one
     of 100,000 issues reads and writes the root, ``issues/`` and one issue folder, where an
     index would hold every file. Anything unusual (a symbolic link, a file where a folder
     should be, a submodule) returns None, and the index does it as before.
@@ -310,6 +361,8 @@ class _TreeEdit:
 
     def __init__(self, repo: Repo):
         self.repo = repo
+        self.base: str | None = None  # the old root tree's id, once read
+        self.written: list[tuple[bytes, bytes]] = []  # new trees: id, content
 
     def apply(self, parent: str, paths: list[str]) -> str | None:
         files = [p for p in paths if os.path.lexists(self.repo.root / p)]
@@ -345,7 +398,9 @@ class _TreeEdit:
             tree = self._build(changes, trees, f"{parent}^{{tree}}", parent + ":")
         except _Unusual:
             return None
-        return tree.hex() if tree is not None else None
+        if tree is None or not self._write():
+            return None
+        return tree.hex()
 
     def _folders(self, changes: dict, prefix: str, wanted: list[str]) -> None:
         for name, change in changes.items():
@@ -375,6 +430,8 @@ class _TreeEdit:
                 continue
             if header[1] != b"tree":
                 return None  # a file where a folder should be
+            if not found:
+                self.base = header[0].decode()
             size = int(header[2])
             found[name], pos = out[end + 1:end + 1 + size], end + 2 + size
         return found
@@ -417,11 +474,27 @@ class _TreeEdit:
             return None
         names = sorted(entries, key=lambda n: n + b"/" if entries[n][0] == _TREE_MODE else n)
         body = b"".join(entries[n][0] + b" " + n + b"\0" + entries[n][1] for n in names)
-        proc = subprocess.run(["git", "hash-object", "-t", "tree", "-w", "--stdin"], cwd=self.repo.root,
-                              env=clean_env(), input=body, capture_output=True)
-        if proc.returncode != 0:
-            raise _Unusual()
-        return bytes.fromhex(proc.stdout.decode().strip())
+        digest = hashlib.sha1 if self.width == 20 else hashlib.sha256
+        oid = digest(b"tree %d\0" % len(body) + body).digest()
+        self.written.append((oid, body))  # written by _write, all at once
+        return oid
+
+    def _write(self) -> bool:
+        """Store the new trees with one git process, which checks each one's format; True
+        when git computed the very ids they were given."""
+        files = []
+        try:
+            for k, (_, body) in enumerate(self.written):
+                path = self.repo.git_dir / f"gitdesk-tree-{os.getpid()}-{k}"
+                path.write_bytes(body)
+                files.append(path)
+            proc = subprocess.run(["git", "hash-object", "-t", "tree", "-w", "--no-filters", "--stdin-paths"],
+                                  cwd=self.repo.root, env=clean_env(), capture_output=True,
+                                  input="".join(f"{f}\n" for f in files).encode())
+        finally:
+            for path in files:
+                path.unlink(missing_ok=True)
+        return proc.returncode == 0 and proc.stdout.decode().split() == [oid.hex() for oid, _ in self.written]
 
 
 class _Unusual(Exception):

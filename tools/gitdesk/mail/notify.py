@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from ..issues.events import COMMENT, NEW, UPDATE, IssueEvent
 from ..issues.model import Comment, Issue
 from ..timeutil import iso, now, parse_time
-from .inbound import ADDRESS_RE
 
 if TYPE_CHECKING:
     from ..core.tracker import Tracker
@@ -63,6 +62,10 @@ def notices(tracker: "Tracker", events: Iterable[IssueEvent], acks: "AckLog") ->
     out: list[Notice] = []
     for group in by_issue.values():
         out += _for_issue(tracker, group, staff, acks)
+    if not out:
+        return out
+    from .inbound import ADDRESS_RE  # here: the email package costs 25 ms of imports
+
     seen: set[tuple[int, str]] = set()
     unique = []
     for notice in out:  # one mail per person and ticket, the first reason wins

@@ -13,18 +13,17 @@ from typing import TYPE_CHECKING
 
 from ..errors import GitdeskError
 from .compose import UnsafeMessage, compose
-from .notify import ACK, AckLog, Notice, notices
+from .notify import ACK, AckLog, Notice
 from .outbox import Spooled, blob_id, new_entry, spool
 from .signing import Signer, load_secret
 
 if TYPE_CHECKING:
-    from ..core.tracker import Change, Tracker
+    from ..core.tracker import Tracker
     from ..issues.model import Issue
 
 
-def prepare(tracker: "Tracker", change: "Change") -> Spooled | None:
-    acks = AckLog(tracker.local_dir)
-    found = notices(tracker, change.events, acks)
+def prepare(tracker: "Tracker", found: "list[Notice]", acks: AckLog) -> Spooled | None:
+    """Outbox entries for the notices a change calls for (``notify.notices``)."""
     if not found:
         return None
     signer = Signer(load_secret(tracker.local_dir), tracker.settings.mail.address)
