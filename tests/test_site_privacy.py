@@ -289,6 +289,12 @@ def desk(tmp_path_factory):
         staff = subprocess.run([str(BIN / "gitdesk"), "site", "build", "--staff"], cwd=root,
                                env=env, capture_output=True, text=True)
         assert staff.returncode == 0, staff.stderr
+        assert not (root / ".gitdesk/cache/search.sqlite").exists()  # the builds above read the files
+        listed = subprocess.run([str(BIN / "issue"), "list"], cwd=root, env=env, capture_output=True, text=True)
+        assert (root / ".gitdesk/cache/search.sqlite").exists(), listed.stderr
+        indexed = subprocess.run([str(BIN / "gitdesk"), "site", "build", "-d", "site-indexed"], cwd=root,
+                                 env=env, capture_output=True, text=True)
+        assert indexed.returncode == 0, indexed.stderr
         yield {"root": root, "ids": ids, "env": env}
 
 
@@ -589,3 +595,14 @@ def test_bulk_staff_site_is_the_control_and_the_audit_reports_every_marker(bulk,
     missed = {m for m in shown - reported if not m.startswith("PRIVB_ATTACHBODY")}
     assert not missed, sorted(missed)[:20]
     assert _audit(bulk, "site-staff", "--staff").stdout.strip() == "ok"
+
+
+def test_a_build_that_finds_the_index_publishes_the_very_same_bytes(desk):
+    """With an index made by another command, the build takes every issue's fields from it
+    and reads only the public issues' files; what it writes must not differ by one byte."""
+    root = desk["root"]
+    plain = {p.relative_to(root / "site"): p.read_bytes() for p in (root / "site").rglob("*") if p.is_file()}
+    indexed = {p.relative_to(root / "site-indexed"): p.read_bytes()
+               for p in (root / "site-indexed").rglob("*") if p.is_file()}
+    assert sorted(indexed) == sorted(plain) and len(plain) > 20
+    assert [str(name) for name in plain if plain[name] != indexed[name]] == []

@@ -32,6 +32,8 @@ def run_program(group: click.Group) -> None:
     elif not isinstance(code, int):
         sys.stderr.write(f"{code}\n")
         code = 1
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or coverage writes its results at the teardown
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -16,8 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.tracker import Tracker
-from ..errors import InvalidDocument
+from ..core.tracker import LOCAL_DIR, Tracker
+from ..errors import InvalidDocument, NotFound
 from ..issues.model import SLUG_RE, Comment, Issue
 from ..kb.model import Article
 from . import views
@@ -125,8 +125,8 @@ def build_site(tracker: Tracker, staff: bool = False, directory_urls: bool = Tru
     schema = tracker.settings.schema
     public = not staff
     site = SiteContent()
-    issues, broken = tracker.issues.load_all()
-    shown = [i for i in issues if staff or i.is_public]
+    issues, broken = _all_issues(tracker)
+    shown = _full(tracker, [i for i in issues if staff or i.is_public], staff, site)
     articles, broken_articles = tracker.kb.load_all()
     site.warnings += [f"{err} (left out of the site)" for err in [*broken, *broken_articles]]
     kb = _published_articles(articles, staff, site)
@@ -163,6 +163,44 @@ def build_site(tracker: Tracker, staff: bool = False, directory_urls: bool = Tru
             page.html = redact_html(page.html)
             page.title = redact(page.title)
     return site
+
+
+def _all_issues(tracker: Tracker) -> tuple[list[Issue], list[InvalidDocument]]:
+    """Every issue's fields (body and comments not needed yet): from the index when a
+    command has made one (it is brought up to date first, so never stale), which saves
+    parsing every private ticket; otherwise from the files, as a fresh clone has them
+    (building an index only to publish would cost more than it saves)."""
+    from ..index.db import FILE_NAME, IndexUnavailable
+
+    if (tracker.root / LOCAL_DIR / "cache" / FILE_NAME).is_file():
+        from ..index.records import load
+
+        try:
+            found = load(tracker)
+            return found.issues, found.errors
+        except (IndexUnavailable, OSError):
+            pass
+    return tracker.issues.load_all()
+
+
+def _full(tracker: Tracker, chosen: list[Issue], staff: bool, site: SiteContent) -> list[Issue]:
+    """The chosen issues read whole from their files (an index record has no body). Each
+    file decides again: one that is not public now is not published."""
+    shown = []
+    for issue in chosen:
+        if issue.body or issue.comments:
+            shown.append(issue)  # read from its file already
+            continue
+        try:
+            whole = tracker.issues.load(issue.id)
+        except InvalidDocument as err:  # changed since the index saw it
+            site.warnings.append(f"{err} (left out of the site)")
+            continue
+        except NotFound:
+            continue
+        if staff or whole.is_public:
+            shown.append(whole)
+    return shown
 
 
 def _published_articles(articles: list[Article], staff: bool, site: SiteContent) -> list[Article]:
