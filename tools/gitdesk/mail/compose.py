@@ -41,7 +41,10 @@ class UnsafeMessage(GitdeskError):
 
 # <local@domain>: printable ASCII without space, quotes, brackets, comment or list
 # characters; '[' and ']' are allowed (Exchange writes <[...]@host>); no encoded word.
-_MESSAGE_ID = re.compile(r'[^\x00-\x20\x7f-\uffff<>"\\(),;:@]{1,250}@[^\x00-\x20\x7f-\uffff<>"\\(),;:@]{1,250}')
+# Spelled as the 84 allowed characters: a negated class spanning the BMP took 4 ms to
+# compile in every process (and let characters beyond the BMP through).
+_ID_CHAR = "[" + "".join(re.escape(chr(c)) for c in range(0x21, 0x7F) if chr(c) not in '<>"\\(),;:@') + "]"
+_MESSAGE_ID = re.compile(f"{_ID_CHAR}{{1,250}}@{_ID_CHAR}{{1,250}}")
 
 
 def safe_message_id(value: str | None) -> str | None:

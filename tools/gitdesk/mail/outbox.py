@@ -21,8 +21,6 @@ import hashlib
 import json
 import os
 import secrets
-import smtplib
-import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 from ..timeutil import iso, now, parse_time, stamp
 
 if TYPE_CHECKING:
+    import smtplib
+
     from ..core.tracker import Tracker
 
 FOLDERS = ("pending", "queue", "sent", "failed")
@@ -142,6 +142,9 @@ class _Connection:
         self.smtp: smtplib.SMTP | None = None
 
     def get(self) -> smtplib.SMTP:
+        import smtplib  # here, as in each function that delivers: 5 ms of imports
+        import ssl
+
         if self.smtp is None:
             mail = self.mail
             if mail.smtp_tls == "ssl":
@@ -161,6 +164,8 @@ class _Connection:
         return self.smtp
 
     def close(self) -> None:
+        import smtplib
+
         if self.smtp is not None:
             try:
                 self.smtp.quit()
@@ -185,6 +190,8 @@ def _text(message: object) -> str:
 
 def _describe(err: Exception) -> str:
     """The server's answer as people read it ('550 5.1.1 no such user'), else the error."""
+    import smtplib
+
     if isinstance(err, smtplib.SMTPRecipientsRefused):
         answers = [(rcpt, f"{code} {_text(msg)}") for rcpt, (code, msg) in err.recipients.items()]
         if len(answers) == 1:
@@ -198,6 +205,8 @@ def _describe(err: Exception) -> str:
 
 def _permanent(err: Exception) -> bool:
     """Did the server refuse this message for good (5xx)? Otherwise the problem is temporary."""
+    import smtplib
+
     if isinstance(err, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in err.recipients.values()]
         return bool(codes) and all(code >= 500 for code in codes)
@@ -208,6 +217,8 @@ def _permanent(err: Exception) -> bool:
 def _connection_lost(err: Exception) -> bool:
     """A network problem, not an SMTP answer about one message: the rest waits for the next run.
     (smtplib's SMTPException is an OSError too: only its disconnection counts here.)"""
+    import smtplib
+
     return isinstance(err, smtplib.SMTPServerDisconnected) or not isinstance(err, smtplib.SMTPException)
 
 
@@ -239,6 +250,8 @@ def deliver(tracker: "Tracker") -> Delivery:
 
 
 def _deliver_one(tracker: "Tracker", connection: _Connection, path: Path, report: Delivery) -> bool:
+    import smtplib
+
     root = path.parent.parent
     entry = _read(path)
     moment = now()
