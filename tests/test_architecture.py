@@ -1,6 +1,7 @@
 """The layering rules of the manual's architecture article, checked by reading imports."""
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,29 @@ def test_issue_list_does_not_load_mkdocs_or_the_site():
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("args, forbidden", [
+    (["list"], ("mkdocs", "aiosmtpd", "gitdesk.mail", "gitdesk.site", "email", "smtplib", "ssl",
+                "markdown", "nh3", "multiprocessing")),
+    (["queue"], ("mkdocs", "aiosmtpd", "gitdesk.mail", "gitdesk.site", "email", "smtplib", "markdown")),
+    (["show", "1"], ("mkdocs", "aiosmtpd", "gitdesk.mail", "gitdesk.site", "gitdesk.index", "sqlite3", "email")),
+    (["new", "Nobody to tell", "-m", "x"], ("mkdocs", "aiosmtpd", "gitdesk.site", "email", "smtplib", "ssl")),
+], ids=["list", "queue", "show", "new"])
+def test_commands_import_only_what_they_use(tracker_dir, args, forbidden):
+    """Run for real (the index warm, so a first build's worker processes do not count)."""
+    env = dict(os.environ, GITDESK_DIR=str(tracker_dir))
+    for warm in (["new", "First", "-m", "x"], ["list"]):
+        subprocess.run([sys.executable, "-c", f"from gitdesk.cli.issue import main; main({warm!r})"], env=env,
+                       capture_output=True, text=True)
+    code = "\n".join([
+        "import sys",
+        "from gitdesk.cli.issue import main",
+        "try:",
+        f"    main({args!r})",
+        "except SystemExit as e:",
+        "    code = e.code",
+        f"bad = [m for m in sys.modules if any(m == f or m.startswith(f + '.') for f in {forbidden!r})]",
+        "print(code, sorted(bad), file=sys.stderr)"])
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.stderr.strip().splitlines()[-1] == "0 []", done.stderr

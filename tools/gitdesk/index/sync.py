@@ -301,12 +301,16 @@ def _read_issues(tracker: "Tracker", ids: list[int], sigs: dict[str, str]) -> It
     """The rows of these issues, a batch at a time; a first build of thousands of issues
     reads in several processes (parsing YAML is most of its time)."""
     global _forked
+    batches = [ids[k:k + BATCH] for k in range(0, len(ids), BATCH)]
+    workers = min(os.cpu_count() or 1, 8)
+    if len(ids) < PARALLEL_FROM or workers < 2:
+        for batch in batches:
+            yield [_issue_row(tracker, i, sigs[str(i)]) for i in batch]
+        return
     import multiprocessing as mp  # here: a warm index never needs it (8 ms of imports)
     from concurrent.futures import ProcessPoolExecutor
 
-    batches = [ids[k:k + BATCH] for k in range(0, len(ids), BATCH)]
-    workers = min(os.cpu_count() or 1, 8)
-    if len(ids) < PARALLEL_FROM or workers < 2 or "fork" not in mp.get_all_start_methods():
+    if "fork" not in mp.get_all_start_methods():
         for batch in batches:
             yield [_issue_row(tracker, i, sigs[str(i)]) for i in batch]
         return
