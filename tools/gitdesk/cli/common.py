@@ -120,7 +120,8 @@ def table(rows: list[list[str]], headers: list[str], last_wide: bool = True) -> 
     Cells are printed as given: callers pass user text through ``clean`` first."""
     if not rows:
         return
-    plain = [[_unstyled(str(c)) for c in row] for row in rows]
+    seen: dict[str, str] = {}  # a styled cell (a status, say) recurs: unstyle it once
+    plain = [[_unstyled(str(c), seen) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in plain + [headers]) for i in range(len(headers))]
     tty = sys.stdout.isatty()
     width = os.get_terminal_size().columns if tty else 0
@@ -129,8 +130,12 @@ def table(rows: list[list[str]], headers: list[str], last_wide: bool = True) -> 
     click.echo("\n".join(lines))  # at once: 100,000 rows in a tenth of the time
 
 
-def _unstyled(text: str) -> str:
-    return click.unstyle(text) if "\x1b" in text else text
+def _unstyled(text: str, seen: dict[str, str]) -> str:
+    if "\x1b" not in text:
+        return text
+    if text not in seen:
+        seen[text] = click.unstyle(text)
+    return seen[text]
 
 
 def _line(row: list[str], bare: list[str], widths: list[int], width: int) -> str:

@@ -158,7 +158,10 @@ def load_issues(tracker: "Tracker", query: "IssueQuery | None" = None, first: in
 def load_queue(tracker: "Tracker", moment: dt.datetime | None = None,
                ) -> tuple[list[QueueItem], list[InvalidDocument]]:
     """The tracker's queue at ``moment`` (default: now), and the issues that could not be read."""
-    issues, errors, responded = load_issues(tracker)
+    from .query import IssueQuery
+
+    # closed issues are never in the queue: the index need not decode them
+    issues, errors, responded = load_issues(tracker, IssueQuery(state="open"))
     return build_queue(issues, tracker.settings, moment or now(), responded), errors
 
 
