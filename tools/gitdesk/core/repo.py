@@ -7,6 +7,7 @@ in a private index file, so whatever the user has staged or changed stays as it 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import re
@@ -275,7 +276,7 @@ class Repo:
                     # stat data, so `git status` need not read the files again.
                     staged = self.git_dir / f"gitdesk-user-index-{os.getpid()}"
                     if lock.index.exists():
-                        shutil.copyfile(lock.index, staged)
+                        _link_or_copy(lock.index, staged)
                     try:
                         self.git("update-index", "--add", "--remove", "-z", "--stdin",
                                  env={"GIT_INDEX_FILE": str(staged)}, input="\0".join(paths) + "\0")
@@ -344,7 +345,6 @@ class Repo:
 
 
 _OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_TREE_ENTRY = re.compile(rb"([0-7]+) ([^\0]+)\0", re.S)
 _TREE_MODE = b"40000"
 
 
@@ -437,47 +437,54 @@ class _TreeEdit:
         return found
 
     def _build(self, changes: dict, trees: dict[str, bytes | None], key: str, prefix: str) -> bytes | None:
-        """The new tree's id (raw), or None when it is left empty (git keeps no empty folders)."""
-        raw = trees.get(key)
-        width = self.width
-        entries: dict[bytes, tuple[bytes, bytes]] = {}
-        order: list[bytes] = []
-        if raw:
-            pos = 0
-            while pos < len(raw):
-                m = _TREE_ENTRY.match(raw, pos)
-                if m is None:
-                    raise _Unusual()
-                pos = m.end() + width
-                entries[m.group(2)] = (m.group(1), raw[m.end():pos])
-                order.append(m.group(2))
+        """The new tree's id (raw), or None when it is left empty (git keeps no empty folders).
+
+        The old tree's entries stay in git's order; changed ones are replaced where they
+        are and new ones inserted where they belong, so ``issues/`` with 100,000 entries is
+        parsed and joined (in C, mostly) but never sorted."""
+        raw = trees.get(key) or b""
+        parts: list[tuple[bytes, bytes, bytes] | None] = list(self._entries().findall(raw))
+        if sum(len(m) + len(n) + 2 + len(o) for m, n, o in parts) != len(raw):  # type: ignore[misc]
+            raise _Unusual()  # not all of it is entries as git writes them
+        replaced: dict[int, tuple[bytes, bytes, bytes] | None] = {}
+        added: list[tuple[bytes, bytes, bytes]] = []
         for name, change in changes.items():
-            old = entries.get(name)
+            k = _position(parts, name)  # type: ignore[arg-type]
+            old = parts[k] if k is not None else None
+            new: tuple[bytes, bytes, bytes] | None
             if isinstance(change, dict):
                 if old is not None and old[0] != _TREE_MODE:
                     raise _Unusual()
                 path = prefix + ("" if prefix.endswith(":") else "/") + name.decode()
                 sub = self._build(change, trees, path, path)
-                if sub is None:
-                    entries.pop(name, None)
-                else:
-                    entries[name] = (_TREE_MODE, sub)
+                new = None if sub is None else (_TREE_MODE, name, sub)
             elif change is None:
                 if old is not None and old[0] == _TREE_MODE:
                     raise _Unusual()
-                entries.pop(name, None)
+                new = None
             else:
                 if old is not None and old[0] in (_TREE_MODE, b"160000", b"120000"):
                     raise _Unusual()
-                entries[name] = change
-        if not entries:
+                new = (change[0], name, change[1])
+            if k is not None:
+                replaced[k] = new
+            elif new is not None:
+                added.append(new)
+        for k, entry in replaced.items():
+            parts[k] = entry
+        kept = [entry for entry in parts if entry is not None]
+        for entry in added:
+            bisect.insort(kept, entry, key=_git_order)
+        if not kept:
             return None
-        names = sorted(entries, key=lambda n: n + b"/" if entries[n][0] == _TREE_MODE else n)
-        body = b"".join(entries[n][0] + b" " + n + b"\0" + entries[n][1] for n in names)
+        body = b"".join(b"%s %s\0%s" % entry for entry in kept)
         digest = hashlib.sha1 if self.width == 20 else hashlib.sha256
         oid = digest(b"tree %d\0" % len(body) + body).digest()
         self.written.append((oid, body))  # written by _write, all at once
         return oid
+
+    def _entries(self) -> re.Pattern[bytes]:
+        return re.compile(rb"([0-7]+) ([^\0]+)\0(.{%d})" % self.width, re.S)
 
     def _write(self) -> bool:
         """Store the new trees with one git process, which checks each one's format; True
@@ -495,6 +502,30 @@ class _TreeEdit:
             for path in files:
                 path.unlink(missing_ok=True)
         return proc.returncode == 0 and proc.stdout.decode().split() == [oid.hex() for oid, _ in self.written]
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` as a second name of ``source``: git replaces an index file whole (it writes
+    a new one and renames it), never in place, so the user's index is safe; at 100,000
+    issues this saves copying 40 MB per commit."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _position(parts: list[tuple[bytes, bytes, bytes]], name: bytes) -> int | None:
+    """Where the entry called ``name`` is in a tree's entries (in git's order), if anywhere."""
+    for probe in (name, name + b"/"):  # a file's place, or a folder's
+        k = bisect.bisect_left(parts, probe, key=_git_order)
+        if k < len(parts) and parts[k][1] == name:
+            return k
+    return None
+
+
+def _git_order(entry: tuple[bytes, bytes, bytes]) -> bytes:
+    """git sorts a tree's entries by name, a folder's as if it ended in '/'."""
+    return entry[1] + b"/" if entry[0] == _TREE_MODE else entry[1]
 
 
 class _Unusual(Exception):
