@@ -353,10 +353,10 @@ class _TreeEdit:
 
     Only the folders on the way to a changed file are read (``git cat-file --batch``) and
     written again (one ``git hash-object -t tree``, which checks each tree's format and must
-    find the id computed here): a comment on one
-    of 100,000 issues reads and writes the root, ``issues/`` and one issue folder, where an
-    index would hold every file. Anything unusual (a symbolic link, a file where a folder
-    should be, a submodule) returns None, and the index does it as before.
+    find the id computed here): a comment on one of 100,000 issues reads and writes the
+    root, ``issues/`` and one issue folder, where an index would hold every file. Anything
+    unusual (a symbolic link, a file where a folder should be, a submodule, a line break in
+    a name) returns None, and the index does it as before.
     """
 
     def __init__(self, repo: Repo):
@@ -365,6 +365,8 @@ class _TreeEdit:
         self.written: list[tuple[bytes, bytes]] = []  # new trees: id, content
 
     def apply(self, parent: str, paths: list[str]) -> str | None:
+        if any("\n" in p or "\r" in p for p in paths):
+            return None  # the batch commands read a name per line
         files = [p for p in paths if os.path.lexists(self.repo.root / p)]
         for rel in files:
             if not (self.repo.root / rel).is_file() or (self.repo.root / rel).is_symlink():
@@ -386,7 +388,8 @@ class _TreeEdit:
             node = changes
             for folder in folders:
                 node = node[folder.encode()]
-            mode = b"100755" if os.access(self.repo.root / rel, os.X_OK) else b"100644"
+            executable = os.stat(self.repo.root / rel).st_mode & 0o100  # git's own test
+            mode = b"100755" if executable else b"100644"
             node[name.encode()] = (mode, oid)
         wanted = [f"{parent}^{{tree}}"]
         self._folders(changes, parent + ":", wanted)
