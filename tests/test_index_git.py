@@ -215,3 +215,58 @@ def test_head_read_from_git_files_is_what_git_says(tmp_path):
     other = Repo(linked)
     assert other._read_head() is None and other.head() == first      # a linked worktree: git answers
     assert Repo(root).head() == second
+
+
+def _in_place(path, old: str, new: str) -> None:
+    with open(path, "r+", encoding="utf-8") as file:  # the same inode: the folder's stamp stays
+        text = file.read().replace(old, new)
+        file.seek(0)
+        file.write(text)
+        file.truncate()
+
+
+HAND_COMMENT = "---\nauthor: Bob <bob@example.com>\ndate: 2026-03-02T11:00:00Z\nvisibility: public\n---\n\n{}\n"
+
+
+def test_an_ignored_comment_is_watched_like_any_untracked_one(desk, cli, monkeypatch, settled):
+    (desk / ".git/info/exclude").write_text("issues/*/draft-*.md\n")
+    draft = desk / "issues/1/draft-x.md"
+    draft.write_text(HAND_COMMENT.format("hello original"))
+    assert [h["id"] for h in json.loads(cli("issue", "search", "original", "--json").stdout)] == [1]
+    _in_place(draft, "hello original", "hello capybara")
+    assert [h["id"] for h in json.loads(cli("issue", "search", "capybara", "--json").stdout)] == [1]
+
+
+def test_a_file_git_stops_tracking_is_watched_from_then_on(desk, cli, monkeypatch, settled):
+    reply = desk / "issues/1/20260302T110000Z-bob.md"
+    reply.write_text(HAND_COMMENT.format("hello original"))
+    commit_all(desk, "a hand comment")
+    cli("issue", "list")
+    git(desk, "reset", "-q", "HEAD~1")  # still on disk, untracked now; its folder unchanged
+    assert [h["id"] for h in json.loads(cli("issue", "search", "original", "--json").stdout)] == [1]
+    _in_place(reply, "hello original", "hello okapi")
+    assert [h["id"] for h in json.loads(cli("issue", "search", "okapi", "--json").stdout)] == [1]
+
+
+def test_a_symlinked_issue_folder_gives_the_warning_reading_the_files_gives(desk, cli, monkeypatch, settled):
+    (desk / "issues/70").symlink_to("3")
+    result = cli("issue", "list", "--all", ok=False)
+    expected = from_files(cli, monkeypatch, "issue", "list", "--all")
+    assert (result.stdout, result.stderr) == (expected.stdout, expected.stderr)
+    assert "issues/70/issue.md" in result.stderr
+
+
+def test_a_sha256_repository_takes_commits(tmp_path, monkeypatch):
+    from gitdesk.scaffold import init
+
+    folder = tmp_path / "desk"
+    made = subprocess.run(["git", "init", "-q", "--object-format=sha256", str(folder)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("this git makes no SHA-256 repositories")
+    init(folder, name="Long Ids")
+    cli = Cli(folder)
+    cli("issue", "new", "First", "-m", "x")
+    cli("issue", "comment", "1", "-m", "y")
+    assert len(git(folder, "rev-parse", "HEAD").strip()) == 64
+    assert git(folder, "status", "--porcelain") == "" and git(folder, "fsck", "--strict") == ""
+    assert [c["body"] for c in json.loads(cli("issue", "show", "1", "--json").stdout)["comments"]] == ["y"]

@@ -209,8 +209,9 @@ class Repo:
         out = self.run("rev-parse", "-q", "--verify", "HEAD^{tree}")
         return (out.stdout.strip() or None) if out.returncode == 0 else None
 
-    def changed_files(self, prefix: str) -> Callable[[], list[str]]:
-        """Tracked paths under ``prefix`` whose worktree or staged version differs from HEAD.
+    def changed_files(self, prefix: str) -> Callable[[], list[tuple[str, str]]]:
+        """(git's two-letter status, path) of the tracked files under ``prefix`` whose worktree
+        or staged version differs from HEAD.
 
         git starts at once and works while the caller does something else; calling the
         result waits for the answer. No lock is taken (``--no-optional-locks``): reading
@@ -220,22 +221,25 @@ class Repo:
                                  "--untracked-files=no", "--no-renames", "--", prefix],
                                 cwd=self.root, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-        def answer() -> list[str]:
+        def answer() -> list[tuple[str, str]]:
             out, err = proc.communicate()
             if proc.returncode != 0:
                 raise GitError(f"git status failed: {err.decode(errors='replace').strip()}")
-            return [e[3:] for e in out.decode("utf-8", "surrogateescape").split("\0") if e[3:]]
+            return [(e[:2], e[3:]) for e in out.decode("utf-8", "surrogateescape").split("\0") if e[3:]]
 
         return answer
 
-    def tree_changes(self, old: str, new: str, prefix: str) -> list[str] | None:
-        """Paths under ``prefix`` that differ between two trees; None if ``old`` is gone."""
-        out = self.run("diff-tree", "-r", "--name-only", "--no-renames", "-z", old, new, "--", prefix)
-        return [p for p in out.stdout.split("\0") if p] if out.returncode == 0 else None
+    def tree_changes(self, old: str, new: str, prefix: str) -> list[tuple[str, str]] | None:
+        """(A/M/D/T, path) under ``prefix`` between two trees; None if ``old`` is gone."""
+        out = self.run("diff-tree", "-r", "--name-status", "--no-renames", "-z", old, new, "--", prefix)
+        if out.returncode != 0:
+            return None
+        fields = out.stdout.split("\0")
+        return [(fields[k][:1], fields[k + 1]) for k in range(0, len(fields) - 1, 2)]
 
     def untracked(self, paths: Sequence[str]) -> list[str]:
-        """Files under ``paths`` that git does not track (and does not ignore)."""
-        out = self.run("ls-files", "-o", "--exclude-standard", "-z", "--", *paths)
+        """Files under ``paths`` that git does not track, ignored ones included."""
+        out = self.run("ls-files", "-o", "-z", "--", *paths)
         return [p for p in out.stdout.split("\0") if p] if out.returncode == 0 else []
 
     # -- commit -------------------------------------------------------------------
@@ -267,7 +271,7 @@ class Repo:
                 args = ["commit-tree", tree, "-F", "-"] + (["-p", parent] if parent else [])
                 sha = self.git(*args, env=who, input=message.rstrip("\n") + "\n").strip()
                 moved = self.run("update-ref", "-m", f"gitdesk: {message.splitlines()[0]}", "HEAD",
-                                 sha, parent or "0" * 40)
+                                 sha, parent or "")  # "": must not exist yet
                 if moved.returncode != 0 and self.head() == parent:
                     raise _failure("update-ref", moved)  # not a race: git refused
                 if moved.returncode == 0:
@@ -332,6 +336,118 @@ class Repo:
         out = self.git("diff", "--name-only", "--no-renames", "-z", old, new, "--", prefix)
         return [p for p in out.split("\0") if p]
 
+    # -- sharing (gitdesk sync) --------------------------------------------------------
+    def upstream(self) -> tuple[str, str] | None:
+        """The remote and branch this branch shares with: its upstream, else origin's branch
+        of the same name; None when there is neither."""
+        branch = self.git("symbolic-ref", "--short", "-q", "HEAD", check=False).strip()
+        if not branch:
+            return None
+        remote = self.git("config", f"branch.{branch}.remote", check=False).strip()
+        merge = self.git("config", f"branch.{branch}.merge", check=False).strip()
+        if remote and remote != "." and merge.startswith("refs/heads/"):
+            return remote, merge[len("refs/heads/"):]
+        if "origin" in self.git("remote").split():
+            return "origin", branch
+        return None
+
+    def fetch(self, remote: str) -> None:
+        self.git("fetch", "-q", remote)
+
+    def resolve(self, rev: str) -> str | None:
+        out = self.run("rev-parse", "-q", "--verify", f"{rev}^{{commit}}")
+        return out.stdout.strip() or None if out.returncode == 0 else None
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        out = self.run("merge-base", a, b)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+
+    def commits_between(self, base: str | None, head: str) -> list[tuple[str, list[str]]]:
+        """The commits after ``base`` up to ``head``, oldest first, each with its parents."""
+        spec = f"{base}..{head}" if base else head
+        out = self.git("rev-list", "--reverse", "--parents", spec)
+        return [(line.split()[0], line.split()[1:]) for line in out.splitlines() if line.strip()]
+
+    def commit_changes(self, commit: str, parent: str | None) -> list[tuple[str, str, str, str]]:
+        """(status A/M/D/T, new mode, new object id, path) of every file a commit changed."""
+        args = ["diff-tree", "-r", "--no-renames", "-z", "--raw"]
+        args += [parent, commit] if parent else ["--root", commit]
+        fields = self.git(*args).split("\0")
+        if not parent and fields and not fields[0].startswith(":"):
+            fields = fields[1:]  # --root prints the commit id first
+        found = []
+        for k in range(0, len(fields) - 1, 2):
+            meta, path = fields[k], fields[k + 1]
+            if not meta.startswith(":"):
+                continue
+            _, new_mode, _, new_oid, status = meta[1:].split(" ")
+            found.append((status[0], new_mode, new_oid, path))
+        return found
+
+    def commit_info(self, commit: str) -> tuple[Identity, str, str]:
+        """A commit's author, author date (ISO) and message."""
+        out = self.git("log", "-1", "--format=%an%x00%ae%x00%aI%x00%B", commit)
+        name, email, date, message = out.split("\0", 3)
+        return Identity(name, email), date, message.rstrip("\n")
+
+    def entry(self, commit: str, path: str) -> tuple[str, str] | None:
+        """(mode, object id) of a file in a commit, or None."""
+        out = self.git("ls-tree", "-z", commit, "--", path)
+        for line in out.split("\0"):
+            if line and line.split("\t", 1)[1] == path:
+                mode, _, oid = line.split("\t", 1)[0].split(" ")
+                return mode, oid
+        return None
+
+    def names(self, commit: str, folder: str) -> list[str]:
+        """The names directly inside a folder of a commit."""
+        out = self.run("ls-tree", "-z", "--name-only", f"{commit}:{folder}")
+        return [n for n in out.stdout.split("\0") if n] if out.returncode == 0 else []
+
+    def read_blob(self, oid: str) -> bytes:
+        proc = subprocess.run(["git", "cat-file", "blob", oid], cwd=self.root, env=clean_env(),
+                              capture_output=True)
+        if proc.returncode != 0:
+            raise GitError(f"git cat-file failed: no blob {oid}")
+        return proc.stdout
+
+    def write_blob(self, data: bytes) -> str:
+        proc = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=self.root, env=clean_env(),
+                              input=data, capture_output=True)
+        if proc.returncode != 0:
+            raise GitError("git hash-object failed")
+        return proc.stdout.decode().strip()
+
+    def make_commit(self, parent: str, changes: dict[str, tuple[str, str] | None], message: str,
+                    author: Identity, date: str) -> str:
+        """A commit on ``parent`` with ``changes`` (path -> (mode, blob id), or None to delete),
+        without touching the worktree or any index."""
+        tree = _TreeEdit(self).apply_blobs(parent, changes)
+        if tree is None:
+            raise GitError("cannot build the tree of a replayed commit (an unusual path)")
+        who = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email, "GIT_AUTHOR_DATE": date}
+        committer = self.configured_identity() or author
+        who.update(GIT_COMMITTER_NAME=committer.name, GIT_COMMITTER_EMAIL=committer.email)
+        return self.git("commit-tree", tree, "-p", parent, "-F", "-", env=who, input=message + "\n").strip()
+
+    def move_to(self, old: str, new: str) -> None:
+        """Point the branch at ``new`` and bring the worktree along, keeping uncommitted
+        work (git refuses, changing nothing, if such work is in a file that must change)."""
+        if self.head() != old:
+            raise GitError("HEAD moved while syncing; run gitdesk sync again")
+        self.git("reset", "-q", "--keep", new)
+
+    def push(self, remote: str, branch: str) -> tuple[bool, str]:
+        """(True, '') when pushed; (False, git's reason) when the shared repository refused the
+        update (often because its branch moved meanwhile); any other failure raises."""
+        proc = self.run("push", "--porcelain", remote, f"HEAD:refs/heads/{branch}")
+        if proc.returncode == 0:
+            return True, ""
+        refused = [line.split("\t")[-1] for line in proc.stdout.splitlines() if line.startswith("!")]
+        if refused:  # the branch moved meanwhile, or the shared repository refused: the caller tells
+            return False, refused[0]
+        raise _failure("push", proc)
+
     # -- history ------------------------------------------------------------------
     def log(self, path: str, limit: int | None = None) -> list[LogEntry]:
         fmt = "%H%x1f%an%x1f%ae%x1f%aI%x1f%s%x1e"
@@ -374,23 +490,26 @@ class _TreeEdit:
         blobs = self._hash(files) if files else []
         if len(blobs) != len(files):
             return None
+        flat: dict[str, tuple[str, str] | None] = {rel: None for rel in paths}
+        for rel, oid in zip(files, blobs, strict=True):
+            executable = os.stat(self.repo.root / rel).st_mode & 0o100  # git's own test
+            flat[rel] = ("100755" if executable else "100644", oid.hex())
+        return self.apply_blobs(parent, flat)
+
+    def apply_blobs(self, parent: str, flat: dict[str, tuple[str, str] | None]) -> str | None:
+        """The tree of ``parent`` with these paths set to (mode, blob id) or deleted."""
+        if any("\n" in p or "\r" in p for p in flat):
+            return None
         changes: dict = {}
-        for rel in paths:
+        for rel in sorted(flat):
             *folders, name = rel.split("/")
             node = changes
             for folder in folders:
                 node = node.setdefault(folder.encode(), {})
                 if not isinstance(node, dict):
                     return None
-            node[name.encode()] = None
-        for rel, oid in zip(files, blobs, strict=True):
-            *folders, name = rel.split("/")
-            node = changes
-            for folder in folders:
-                node = node[folder.encode()]
-            executable = os.stat(self.repo.root / rel).st_mode & 0o100  # git's own test
-            mode = b"100755" if executable else b"100644"
-            node[name.encode()] = (mode, oid)
+            value = flat[rel]
+            node[name.encode()] = None if value is None else (value[0].encode(), bytes.fromhex(value[1]))
         wanted = [f"{parent}^{{tree}}"]
         self._folders(changes, parent + ":", wanted)
         trees = self._read(wanted)

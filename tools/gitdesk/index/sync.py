@@ -128,6 +128,7 @@ class _Changes:
         # started now, answered after the folders are stat'ed: git and Python work at once
         self.status = self.repo.changed_files(ISSUES_DIR) if self.tree else None
         self.dirty: list[str] = []
+        self.vanished: set[int | None] = set()  # issues with a file git stopped tracking
 
     def folders(self) -> dict[str, str]:
         """Issue id -> the stamp of its folder ('' when it must be re-read)."""
@@ -144,13 +145,17 @@ class _Changes:
         changed = {_issue_of(p) for p, stamp in watched.items()
                    if not stamp or _stamp(self.root / p, self.started) != stamp}
         if self.status is not None:
-            self.dirty = self.status()
+            found = self.status()
+            self.dirty = [path for _, path in found]
             paths.update(self.dirty)
+            self.vanished |= {_issue_of(path) for code, path in found if "D" in code}
         if old != self.tree:
             diff = self.repo.tree_changes(old, self.tree, ISSUES_DIR) if old and self.tree else None
             if diff is None:  # no tree to compare with: every folder is checked
                 return {int(i) for i in on_disk}
-            paths.update(diff)
+            paths.update(path for _, path in diff)
+            # a file that left the tree may still be on disk, untracked now: watch it
+            self.vanished |= {_issue_of(path) for code, path in diff if code == "D"}
         changed |= {_issue_of(p) for p in paths}
         changed.discard(None)
         return changed  # type: ignore[return-value]
@@ -158,6 +163,7 @@ class _Changes:
     def save(self, changed: set[int], folders: str) -> None:
         """Record what the next call compares with; ``changed``: the folders whose stamp
         changed (a file created, deleted or renamed), whose untracked files are looked up again."""
+        changed = changed | {i for i in self.vanished if i is not None}
         watched = {p: s for p, s in self.watched.items() if _issue_of(p) not in changed}
         if changed and self.tree:
             paths = [f"{ISSUES_DIR}/{i}" for i in sorted(changed)]
@@ -247,8 +253,8 @@ def _folders(folder: os.PathLike, started: int) -> dict[str, str]:
                 name = entry.name
                 # what ID_RE accepts (a folder named by a number), tested without a regex
                 if not (name.isdigit() and name.isascii() and name[0] != "0" and len(name) <= 12
-                        and entry.is_dir(follow_symlinks=False)):
-                    continue
+                        and (entry.is_dir(follow_symlinks=False) or entry.is_symlink())):
+                    continue  # a symbolic link is read (and refused with a warning) as without the index
                 try:
                     info = stat(name, dir_fd=fd, follow_symlinks=False)
                 except OSError:  # vanished meanwhile
