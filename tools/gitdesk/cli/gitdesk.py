@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import get_tracker, json_option, print_json, root_group, run_program
+from .common import clean, get_tracker, json_option, print_json, root_group, run_program
 from .mail import mail_group
 from .report import report_cmd
 
@@ -115,6 +115,20 @@ def import_mbox_cmd(ctx, file, status, as_json):
     click.echo(f"{file}: {result.tickets} tickets, {result.comments} comments, "
                f"{result.duplicates} already here, {len(result.quarantined)} quarantined"
                + (f"; commit {result.commit[:8]}" if result.commit else "; nothing to commit"))
+
+
+@main.command("sync")
+@click.option("--no-push", is_flag=True, help="Bring the shared work here, but do not push.")
+@click.pass_context
+def sync_cmd(ctx, no_push):
+    """Fetch the shared branch, replay this clone's unpushed work on it (renumbering issues
+    that clash, merging edits of the same issue field by field), and push; try again if
+    someone pushed meanwhile."""
+    from ..sync import sync
+
+    report = sync(get_tracker(ctx), push=not no_push)
+    for line in report.lines():
+        click.echo(clean(line))
 
 
 @main.command("export")

@@ -104,15 +104,19 @@ def next_cmd(ctx, types, labels, priorities, as_json):
 @click.argument("issue_id", required=False)
 @_which_options
 @click.option("--force", is_flag=True, help="Take it even if someone else holds it.")
+@click.option("--sync", "and_sync", is_flag=True,
+              help="Then run gitdesk sync, to know at once whether the claim held across clones.")
 @json_option
 @click.pass_context
-def take_cmd(ctx, issue_id, types, labels, priorities, force, as_json):
+def take_cmd(ctx, issue_id, types, labels, priorities, force, and_sync, as_json):
     """Assign an issue (default: the next free item of the queue) to me and start work on it."""
     tracker = get_tracker(ctx)
     query = _query(tracker, types, labels, priorities) if (types or labels or priorities) else None
     if issue_id is not None and query is not None:
         raise click.UsageError("give an ID or filters, not both")
     issue, diffs = actions.take(tracker, issue_id, force=force, query=query)
+    if and_sync:
+        issue = _synced_claim(ctx, tracker, issue)
     if as_json:
         items, _ = load_queue(tracker)
         item = next((q for q in items if q.issue.id == issue.id), None)
@@ -125,6 +129,23 @@ def take_cmd(ctx, issue_id, types, labels, priorities, force, as_json):
             click.echo(f"#{issue.id} {diff}")
     else:
         click.echo(f"#{issue.id} is already yours")
+
+
+def _synced_claim(ctx, tracker, issue):
+    """Sync, then the issue as the shared repository has it; exit 1 if someone else's claim held."""
+    from ..sync import sync
+
+    mine = issue.assignee
+    report = sync(tracker)
+    for line in report.lines():
+        click.echo(clean(line), err=True)
+    number = report.renumbered.get(issue.id, issue.id)
+    now = tracker.issues.load(number)
+    if now.assignee != mine:
+        click.echo(clean(f"#{number} is held by {now.assignee} (taken first); your take was undone. "
+                         "issue next offers the following item."), err=True)
+        ctx.exit(1)
+    return now
 
 
 COMMANDS = (queue_cmd, next_cmd, take_cmd)

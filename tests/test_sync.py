@@ -1,0 +1,243 @@
+"""`gitdesk sync` between clones of one shared repository (kb/sync.md): real git, a bare
+repository and clones in temporary folders.
+
+What is proved: the first push and a plain catch-up; two clones that both made #1 offline
+end with #1 and #2, the later one told "#1 is now #2", its folder, comments, references and
+commit messages moved along, and nothing renumbered that was pushed before; comments on one
+issue from both clones all survive, even two written in the same second; different fields
+changed in two clones both survive; the same field takes the later sync's value and the
+commit message names the value it replaced; someone pushing between fetch and push makes
+sync try again; uncommitted work is kept; and a seeded random schedule of new, comment, set,
+close, take and sync across three clones (GITDESK_SYNC_CLONES, _STEPS and _SEEDS make it
+larger) ends with every clone equal, every comment present once,
+no id used twice, every pushed id keeping its issue, and `gitdesk check` clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, Cli, git
+
+NOW = "2026-03-02T10:00:00Z"
+
+
+def _clone(shared: Path, folder: Path) -> Cli:
+    git(folder.parent, "clone", "-q", str(shared), str(folder))
+    git(folder, "config", "user.name", folder.name)
+    git(folder, "config", "user.email", f"{folder.name}@example.com")
+    return Cli(folder)
+
+
+@pytest.fixture
+def clones(tmp_path, monkeypatch):
+    """A shared bare repository holding a new tracker, and a function making clones of it."""
+    from gitdesk.scaffold import init
+
+    monkeypatch.setenv("GITDESK_NOW", NOW)
+    shared = tmp_path / "shared.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(shared))
+    first = init(tmp_path / "first", name="Shared Desk")
+    git(first, "remote", "add", "origin", str(shared))
+    git(first, "push", "-q", "-u", "origin", "main")
+    return lambda name: _clone(shared, tmp_path / name)
+
+
+def sync(cli: Cli, **env) -> list[str]:
+    return cli("gitdesk", "sync", env=env or None).output.splitlines()
+
+
+def titles(cli: Cli) -> dict[int, str]:
+    return {i["id"]: i["title"] for i in json.loads(cli("issue", "list", "--all", "--json").output)}
+
+
+def shown(cli: Cli, number: int) -> dict:
+    return json.loads(cli("issue", "show", str(number), "--json").output)
+
+
+def test_first_push_and_catching_up(clones):
+    a, b = clones("a"), clones("b")
+    a("issue", "new", "Printer on fire", "-m", "Smoke.")
+    assert sync(a) == ["pushed 1 commit to origin/main"]
+    assert sync(b) == ["fetched 1 commit from origin/main", "up to date with origin/main"]
+    assert titles(b) == {1: "Printer on fire"}
+    assert sync(b) == ["up to date with origin/main"]
+
+
+def test_an_issue_made_in_both_clones_offline_is_renumbered_in_the_later_one(clones):
+    a, b = clones("a"), clones("b")
+    a("issue", "new", "From a", "-m", "A's text.")
+    b("issue", "new", "From b", "-m", "B's text, about #1.")
+    b("issue", "comment", "1", "-m", "Still #1 here.")
+    assert sync(a) == ["pushed 1 commit to origin/main"]
+    assert sync(b) == ["fetched 1 commit from origin/main", "#1 is now #2", "pushed 2 commits to origin/main"]
+    assert titles(b) == {1: "From a", 2: "From b"}
+    mine = shown(b, 2)
+    assert mine["body"] == "B's text, about #2." and [c["body"] for c in mine["comments"]] == ["Still #2 here."]
+    assert shown(b, 1)["body"] == "A's text." and shown(b, 1)["comments"] == []
+    assert git(b.root, "log", "--format=%s", "-2").splitlines() == ["#2 comment by Alice Admin", "#2 new: From b"]
+    sync(a)
+    assert titles(a) == titles(b)
+    assert git(a.root, "rev-parse", "HEAD") == git(b.root, "rev-parse", "HEAD")
+    assert git(b.root, "status", "--porcelain") == ""
+
+
+def test_comments_from_both_clones_survive_even_in_the_same_second(clones):
+    a = clones("a")
+    a("issue", "new", "Shared issue", "-m", "x")
+    sync(a)
+    b = clones("b")
+    same = {"GITDESK_USER": "Carol Agent <carol@example.com>"}
+    a("issue", "comment", "1", "-m", "from a", env=same)
+    b("issue", "comment", "1", "-m", "from b", env=same)  # same author, same second: same file name
+    sync(a)
+    sync(b)
+    sync(a)
+    for cli in (a, b):
+        assert sorted(c["body"] for c in shown(cli, 1)["comments"]) == ["from a", "from b"]
+
+
+def test_fields_merge_and_the_same_field_keeps_the_later_value_and_says_so(clones):
+    a = clones("a")
+    a("issue", "new", "Mail bounces", "-p", "normal", "-m", "x")
+    sync(a)
+    b = clones("b")
+    a("issue", "set", "1", "priority=high", "labels+=mail")
+    b("issue", "set", "1", "priority=low", "status=open")
+    sync(a)
+    lines = sync(b)
+    assert "#1 priority: kept low (this clone, synced later); replaced high" in lines
+    issue = shown(b, 1)
+    assert (issue["priority"], issue["status"], issue["labels"]) == ("low", "open", ["mail"])
+    assert "replaced high" in git(b.root, "log", "-1", "--format=%B")
+    sync(a)
+    assert shown(a, 1)["priority"] == "low"
+
+
+def test_someone_pushing_meanwhile_makes_sync_try_again(clones):
+    a, b, c = clones("a"), clones("b"), clones("c")
+    b("issue", "new", "From b", "-m", "x")
+    c("issue", "new", "From c", "-m", "y")
+    hook = b.root / ".git/hooks/pre-push"
+    hook.write_text(f"#!/bin/sh\n[ -e {b.root}/.git/raced ] && exit 0\ntouch {b.root}/.git/raced\n"
+                    f"cd {c.root} && git push -q origin HEAD:main >/dev/null 2>&1\nexit 0\n")
+    hook.chmod(0o755)
+    lines = sync(b)
+    assert "origin/main moved while syncing: tried 2 times" in lines and "#1 is now #2" in lines
+    sync(a)
+    assert titles(a) == {1: "From c", 2: "From b"}
+
+
+def test_uncommitted_work_is_kept(clones):
+    a = clones("a")
+    a("issue", "new", "First", "-m", "x")
+    sync(a)
+    b = clones("b")
+    a("issue", "comment", "1", "-m", "news")
+    sync(a)
+    notes = b.root / "notes.txt"
+    notes.write_text("my own notes\n")
+    settings = b.root / "gitdesk.yml"
+    settings.write_text(settings.read_text() + "# a local remark\n")
+    sync(b)
+    assert notes.read_text() == "my own notes\n" and settings.read_text().endswith("# a local remark\n")
+    assert [c["body"] for c in shown(b, 1)["comments"]] == ["news"]
+
+
+def test_without_a_shared_repository_sync_says_how_to_add_one(cli):
+    result = cli("gitdesk", "sync", ok=False)
+    assert result.exit_code == 1 and "git remote add origin" in result.output
+
+
+SEEDS = [int(s) for s in os.environ.get("GITDESK_SYNC_SEEDS", "1,2,3").split(",")]
+CLONES = int(os.environ.get("GITDESK_SYNC_CLONES", "3"))
+STEPS = int(os.environ.get("GITDESK_SYNC_STEPS", "36"))  # a larger run: 5 clones, 200 steps
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_random_schedule_across_clones_loses_nothing(clones, seed):
+    rng = random.Random(seed)
+    people = {name: clones(name) for name in "abcdefghij"[:CLONES]}
+    comments: list[str] = []
+    pushed: dict[int, str] = {}   # id -> title, once it reached the shared repository
+    made: list[str] = []
+    events: list[str] = []  # renumberings and same-field merges the schedule caused
+    takers: dict[str, set[str]] = {}  # issue title -> who took it somewhere
+    for step in range(STEPS):
+        name = rng.choice(sorted(people))
+        cli = people[name]
+        mine = titles(cli)
+        roll = rng.random()
+        if roll < 0.25 or not mine:
+            made.append(f"issue {len(made) + 1} by {name}")
+            cli("issue", "new", made[-1], "-m", f"made at step {step}")
+        elif roll < 0.55:
+            text = f"comment {step} by {name}"
+            comments.append(text)
+            cli("issue", "comment", str(rng.choice(sorted(mine))), "-m", text)
+        elif roll < 0.65:
+            cli("issue", "set", str(rng.choice(sorted(mine))), f"priority={rng.choice(['low', 'high'])}")
+        elif roll < 0.72:
+            number = rng.choice(sorted(mine))
+            if cli("issue", "take", str(number), env={"GITDESK_USER": f"{name} <{name}@example.com>"},
+                   ok=False).exit_code == 0:
+                takers.setdefault(mine[number], set()).add(f"{name}@example.com")
+        elif roll < 0.75:
+            cli("issue", "close", str(rng.choice(sorted(mine))), ok=False)
+        else:
+            events += [line for line in sync(cli) if " is now #" in line or "kept" in line]
+            pushed.update(titles(cli))
+    for _ in range(2):
+        for cli in people.values():
+            events += [line for line in sync(cli) if " is now #" in line or "kept" in line]
+    replay = f"seed {seed}: {len(made)} issues, {len(comments)} comments, {events}"  # to replay a failure
+    heads = {git(cli.root, "rev-parse", "HEAD") for cli in people.values()}
+    assert len(heads) == 1, replay
+    final = titles(people["a"])
+    assert sorted(final.values()) == sorted(made), replay                   # no id twice, none lost
+    assert all(final[number] == title for number, title in pushed.items()), replay  # pushed ids kept
+    bodies = [c["body"] for number in final for c in shown(people["a"], number)["comments"]]
+    assert sorted(bodies) == sorted(comments), replay                       # each comment once
+    for number, title in final.items():  # one holder, and one who did take it
+        holder = shown(people["a"], number)["assignee"]
+        assert holder is None or holder in takers.get(title, set()), replay
+    check = subprocess.run([str(BIN / "gitdesk"), "check", "--strict"], cwd=people["a"].root,
+                           capture_output=True, text=True)
+    assert (check.returncode, check.stdout + check.stderr) == (0, "ok\n")
+
+
+def test_a_claim_made_first_on_the_shared_repository_holds(clones):
+    a = clones("a")
+    a("issue", "new", "Urgent one", "-p", "critical", "-m", "x")
+    a("issue", "new", "Next one", "-p", "high", "-m", "y")
+    sync(a)
+    b = clones("b")
+    ann, ben = {"GITDESK_USER": "Ann <ann@example.com>"}, {"GITDESK_USER": "Ben <ben@example.com>"}
+    a("issue", "take", "--sync", env=ann)                    # takes #1, the head of the queue
+    assert shown(a, 1)["assignee"] == "ann@example.com"
+    b("issue", "take", env=ben)                               # offline: takes #1 too
+    b("issue", "comment", "1", "-m", "on it", env=ben)
+    lines = sync(b)
+    assert "#1 is taken by ann@example.com (on the shared repository first); this clone's take " \
+           "(ben@example.com) was undone" in lines
+    assert shown(b, 1)["assignee"] == "ann@example.com"
+    assert [c["body"] for c in shown(b, 1)["comments"]] == ["on it"]  # the rest of the work stays
+    assert json.loads(b("issue", "next", "--json", env=ben).output)["id"] == 2
+
+
+def test_take_sync_says_at_once_when_the_claim_did_not_hold(clones):
+    a = clones("a")
+    a("issue", "new", "Only one", "-m", "x")
+    sync(a)
+    b = clones("b")
+    a("issue", "take", "1", "--sync", env={"GITDESK_USER": "Ann <ann@example.com>"})
+    lost = b("issue", "take", "1", "--sync", env={"GITDESK_USER": "Ben <ben@example.com>"}, ok=False)
+    assert lost.exit_code == 1
+    assert "#1 is held by ann@example.com (taken first); your take was undone" in lost.output
+    assert shown(b, 1)["assignee"] == "ann@example.com"

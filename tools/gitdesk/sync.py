@@ -1,0 +1,294 @@
+"""Sharing a desk between clones: fetch, replay this clone's unshared commits on the shared
+branch, renumber the issues that clash, merge edits of the same file field by field, push,
+and try again if someone pushed meanwhile (``gitdesk sync``).
+
+Why replay rather than ``git rebase``: gitdesk knows what its files mean. A commit is
+replayed as the files it changed, onto the shared branch's newest commit, so that
+
+- an issue this clone created that the shared branch also has (both made #42 offline) is
+  moved to the next free number, with its folder, the ``#42`` in the files and commit
+  messages of this clone's unshared work, and the ``issues:`` lists of its KB articles;
+  an id that reached the shared branch is never renumbered, since only unshared commits
+  are replayed;
+- comments never clash (each is its own file);
+- a file both sides changed (the same issue's fields, a KB article) is merged key by key:
+  different fields both survive; the same field changed on both sides takes this clone's
+  value (it syncs later: "last writer wins"), and the commit message records the value it
+  replaced, so nothing is lost silently (and the other value stays in history) -- except a
+  claim (``assignee``, set by ``issue take``): the one that reached the shared repository
+  first holds, and this clone's take is undone and reported.
+
+The worktree follows with ``git reset --keep``, which keeps uncommitted work and refuses,
+changing nothing, when such work is in a file the sync must change.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .core.document import Document, parse, render
+from .core.repo import Repo
+from .errors import GitdeskError, InvalidDocument
+
+if TYPE_CHECKING:
+    from .core.tracker import Tracker
+
+ATTEMPTS = 5
+CLAIM = "assignee"  # the one field where the shared side wins a clash
+_ISSUE_PATH = re.compile(r"issues/([1-9][0-9]{0,11})/(.+)")
+_REFERENCE = re.compile(r"(?<![\w#&/])#([1-9][0-9]{0,11})\b")
+
+
+class SyncError(GitdeskError):
+    exit_code = 1
+
+
+@dataclass
+class SyncReport:
+    remote: str
+    branch: str
+    fetched: int = 0                       # shared commits this clone did not have
+    replayed: int = 0                      # this clone's commits put on top of them
+    pushed: int = 0                        # commits the shared branch gained
+    renumbered: dict[int, int] = field(default_factory=dict)
+    merged: list[str] = field(default_factory=list)  # what a field-by-field merge decided
+    attempts: int = 1
+
+    def lines(self) -> list[str]:
+        where = f"{self.remote}/{self.branch}"
+        out = [f"fetched {self.fetched} commit{'s' * (self.fetched != 1)} from {where}"] if self.fetched else []
+        out += [f"#{old} is now #{new}" for old, new in sorted(self.renumbered.items())]
+        out += list(dict.fromkeys(self.merged))
+        if self.attempts > 1:
+            out.append(f"{where} moved while syncing: tried {self.attempts} times")
+        out.append(f"pushed {self.pushed} commit{'s' * (self.pushed != 1)} to {where}" if self.pushed
+                   else f"up to date with {where}")
+        return out
+
+
+def sync(tracker: "Tracker", push: bool = True) -> SyncReport:
+    """Bring this clone and the shared branch together; see the module's text."""
+    repo = tracker.repo
+    shared = repo.upstream()
+    if shared is None:
+        raise SyncError("no shared repository: add one with `git remote add origin URL` "
+                        "(and push once with `git push -u origin main`)")
+    remote, branch = shared
+    for state in ("MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "rebase-merge", "rebase-apply"):
+        if (repo.git_dir / state).exists():
+            raise SyncError(f"a git {state.split('_')[0].split('-')[0].lower()} is in progress: finish it or "
+                            "abort it (git merge --abort / git rebase --abort), then run gitdesk sync")
+    report = SyncReport(remote, branch)
+    with tracker.locked():  # no gitdesk command writes while the branch is rewritten
+        for attempt in range(1, ATTEMPTS + 1):
+            report.attempts = attempt
+            repo.fetch(remote)
+            theirs = repo.resolve(f"refs/remotes/{remote}/{branch}")
+            ours = repo.head()
+            if ours is None:
+                raise SyncError("this clone has no commit yet")
+            if theirs is not None and theirs != ours:
+                ours = _catch_up(repo, ours, theirs, report)
+            if not push or ours == theirs:
+                return report
+            done, why = repo.push(remote, branch)
+            if done:
+                report.pushed = len(repo.commits_between(theirs, ours)) if theirs else \
+                    len(repo.commits_between(None, ours))
+                return report
+            repo.fetch(remote)
+            if repo.resolve(f"refs/remotes/{remote}/{branch}") == theirs:  # not a race: refused
+                raise SyncError(f"git push to {remote}/{branch} was refused: {why}")
+    raise SyncError(f"{remote}/{branch} kept moving while syncing ({ATTEMPTS} tries); run gitdesk sync again")
+
+
+def _catch_up(repo: Repo, ours: str, theirs: str, report: SyncReport) -> str:
+    """This clone's unshared commits replayed on ``theirs``; the branch and worktree moved there."""
+    base = repo.merge_base(ours, theirs)
+    if base is None:
+        raise SyncError("this clone and the shared branch have no commit in common")
+    if base == theirs:
+        return ours  # nothing new on the shared branch: just push
+    report.fetched = len(repo.commits_between(base, theirs))
+    local = repo.commits_between(base, ours)
+    if any(len(parents) != 1 for _, parents in local):
+        raise SyncError("this clone has merge commits the shared branch lacks; gitdesk sync replays "
+                        "plain commits only: push or rebase them with git")
+    new = _Replay(repo, base, theirs, local).run(report) if local else theirs
+    repo.move_to(ours, new)
+    report.replayed = len(local)
+    return new
+
+
+class _Replay:
+    def __init__(self, repo: Repo, base: str, theirs: str, local: list[tuple[str, list[str]]]):
+        self.repo = repo
+        self.base = base
+        self.theirs = theirs
+        self.local = local
+        self.mapping: dict[int, int] = {}
+
+    def run(self, report: SyncReport) -> str:
+        self.mapping = self._renumbering()
+        for old, new in self.mapping.items():  # a second try may move a number moved before
+            first = next((k for k, v in report.renumbered.items() if v == old), old)
+            report.renumbered[first] = new
+        parent = self.theirs
+        for commit, (before,) in self.local:
+            author, date, message = self.repo.commit_info(commit)
+            changes: dict[str, tuple[str, str] | None] = {}
+            notes: list[str] = []
+            for status, mode, oid, path in self.repo.commit_changes(commit, before):
+                target = self._path(path)
+                if status == "D":
+                    changes[target] = None
+                    continue
+                oid = self._rewritten(path, oid)
+                if status in "MT":
+                    oid = self._merged(parent, before, path, target, oid, notes)
+                elif status == "A":
+                    target = self._beside(parent, target, oid, notes)
+                changes[target] = (mode, oid)
+            text = _renumber_text(message, self.mapping)
+            if notes:
+                text += "\n\n" + "\n".join(notes)
+                report.merged += notes
+            parent = self.repo.make_commit(parent, changes, text, author, date)
+        return parent
+
+    # -- ids -----------------------------------------------------------------------------------
+    def _renumbering(self) -> dict[int, int]:
+        """This clone's new issues whose number the shared branch also uses -> free numbers."""
+        def ids(commit: str) -> set[int]:
+            return {int(n) for n in self.repo.names(commit, "issues") if n.isdigit() and n[0] != "0"}
+
+        shared, before = ids(self.theirs), ids(self.base)
+        created: list[int] = []
+        for commit, (parent,) in self.local:
+            for status, _, _, path in self.repo.commit_changes(commit, parent):
+                found = _ISSUE_PATH.fullmatch(path)
+                if status == "A" and found and found.group(2) == "issue.md":
+                    number = int(found.group(1))
+                    if number not in before and number not in created:
+                        created.append(number)
+        taken = shared | ids(self.local[-1][0]) if self.local else shared
+        mapping: dict[int, int] = {}
+        free = max(taken, default=0) + 1
+        for number in created:
+            if number in shared:
+                mapping[number] = free
+                free += 1
+        return mapping
+
+    def _path(self, path: str) -> str:
+        found = _ISSUE_PATH.fullmatch(path)
+        if found and int(found.group(1)) in self.mapping:
+            return f"issues/{self.mapping[int(found.group(1))]}/{found.group(2)}"
+        return path
+
+    def _rewritten(self, path: str, oid: str) -> str:
+        """The file with renumbered references (``#42``; a KB article's ``issues:``)."""
+        if not self.mapping or not path.endswith(".md"):
+            return oid
+        text = self.repo.read_blob(oid).decode("utf-8", "surrogateescape")
+        new = _renumber_text(text, self.mapping)
+        if path.startswith("kb/"):
+            try:
+                doc = parse(new, path)
+            except InvalidDocument:
+                doc = None
+            if doc is not None and isinstance(doc.meta.get("issues"), list):
+                mapped = [self.mapping.get(n, n) if isinstance(n, int) else n for n in doc.meta["issues"]]
+                if mapped != doc.meta["issues"]:
+                    new = render(Document({**doc.meta, "issues": mapped}, doc.body))
+        return oid if new == text else self.repo.write_blob(new.encode("utf-8", "surrogateescape"))
+
+    # -- files both sides changed -----------------------------------------------------------
+    def _beside(self, parent: str, target: str, oid: str, notes: list[str]) -> str:
+        """Where a file this clone added goes when the shared side added one of that name too:
+        a comment (named by its second and author) gets a free name beside it, so both
+        survive; anything else keeps this clone's version, the other staying in history."""
+        now = self.repo.entry(parent, target)
+        if now is None or now[1] == oid:
+            return target
+        found = _ISSUE_PATH.fullmatch(target)
+        if found and found.group(2) != "issue.md" and "/" not in found.group(2) and target.endswith(".md"):
+            stem = target[:-3]
+            for k in range(2, 1000):
+                if self.repo.entry(parent, f"{stem}-{k}.md") is None:
+                    return f"{stem}-{k}.md"
+        notes.append(f"{target}: added on both sides; kept this clone's version")
+        return target
+
+    def _merged(self, parent: str, before: str, path: str, target: str, oid: str, notes: list[str]) -> str:
+        """Our version of ``target``, merged with what the shared side made of it meanwhile."""
+        now = self.repo.entry(parent, target)
+        was = self.repo.entry(before, path)
+        if now is None or was is None or now[1] == was[1] or now[1] == oid:
+            return oid  # they did not change it (or made the same change)
+        base, theirs, ours = (self.repo.read_blob(x).decode("utf-8", "surrogateescape")
+                              for x in (was[1], now[1], oid))
+        if not target.endswith(".md"):
+            notes.append(f"{target}: changed on both sides; kept this clone's version")
+            return oid
+        try:
+            merged = merge_documents(parse(base, target), parse(theirs, target), parse(ours, target))
+        except InvalidDocument:
+            notes.append(f"{target}: changed on both sides and not readable; kept this clone's version")
+            return oid
+        doc, lost = merged
+        notes += [f"{_label(target)} {what}" for what in lost]
+        return self.repo.write_blob(render(doc).encode("utf-8", "surrogateescape"))
+
+
+def merge_documents(base: Document, theirs: Document, ours: Document) -> tuple[Document, list[str]]:
+    """Three-way merge of frontmatter key by key and of the body as a whole. Where both sides
+    changed the same thing differently, ours wins and the lost value is described."""
+    lost: list[str] = []
+    meta: dict[str, Any] = {}
+    keys = list(theirs.meta) + [k for k in ours.meta if k not in theirs.meta]
+    for key in keys:
+        b, t, o = base.meta.get(key), theirs.meta.get(key), ours.meta.get(key)
+        if o == b:
+            value = t
+        elif t == b or t == o:
+            value = o
+        elif key == "updated":
+            value = max(t, o, key=str)
+        elif key == CLAIM:  # a claim is first come, first served: the shared one holds
+            value = t
+            lost.append(f"is taken by {_show(t)} (on the shared repository first); this clone's "
+                        f"take ({_show(o)}) was undone")
+        else:
+            value = o
+            lost.append(f"{key}: kept {_show(o)} (this clone, synced later); replaced {_show(t)}")
+        if value is not None or key in ours.meta and key in theirs.meta:
+            meta[key] = value
+    if ours.body == base.body:
+        body = theirs.body
+    elif theirs.body in (base.body, ours.body):
+        body = ours.body
+    else:
+        body = ours.body
+        lost.append("description: kept this clone's text; the other one is in the shared history")
+    return Document(meta, body), lost
+
+
+def _renumber_text(text: str, mapping: dict[int, int]) -> str:
+    if not mapping:
+        return text
+    return _REFERENCE.sub(lambda m: f"#{mapping.get(int(m.group(1)), int(m.group(1)))}", text)
+
+
+def _label(path: str) -> str:
+    found = _ISSUE_PATH.fullmatch(path)
+    return f"#{found.group(1)}" if found else path
+
+
+def _show(value: Any) -> str:
+    text = str(value) if value is not None else "(none)"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
