@@ -241,3 +241,20 @@ def test_take_sync_says_at_once_when_the_claim_did_not_hold(clones):
     assert lost.exit_code == 1
     assert "#1 is held by ann@example.com (taken first); your take was undone" in lost.output
     assert shown(b, 1)["assignee"] == "ann@example.com"
+
+
+def test_uncommitted_work_in_a_file_the_sync_must_change_stops_it_and_changes_nothing(clones):
+    a = clones("a")
+    b = clones("b")
+    settings = a.root / "gitdesk.yml"
+    settings.write_text(settings.read_text() + "# shared remark\n")
+    git(a.root, "commit", "-qam", "settings")
+    sync(a)
+    b("issue", "new", "Local work", "-m", "x")
+    mine = b.root / "gitdesk.yml"
+    mine.write_text(mine.read_text() + "# my remark\n")
+    head = git(b.root, "rev-parse", "HEAD")
+    result = b("gitdesk", "sync", ok=False)
+    assert result.exit_code == 1 and "uncommitted changes to gitdesk.yml would be overwritten" in result.output
+    assert git(b.root, "rev-parse", "HEAD") == head and mine.read_text().endswith("# my remark\n")
+    assert git(a.root, "ls-remote", "origin", "main").split()[0] == git(a.root, "rev-parse", "HEAD").strip()

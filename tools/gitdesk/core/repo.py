@@ -435,7 +435,13 @@ class Repo:
         work (git refuses, changing nothing, if such work is in a file that must change)."""
         if self.head() != old:
             raise GitError("HEAD moved while syncing; run gitdesk sync again")
-        self.git("reset", "-q", "--keep", new)
+        proc = self.run("reset", "-q", "--keep", new)
+        if proc.returncode != 0:
+            blocked = re.findall(r"Entry '([^']+)' not uptodate", proc.stderr)
+            if blocked:
+                raise GitError(f"uncommitted changes to {', '.join(blocked)} would be overwritten: "
+                               "commit or stash them, then run gitdesk sync again (nothing was changed)")
+            raise _failure("reset", proc)
 
     def push(self, remote: str, branch: str) -> tuple[bool, str]:
         """(True, '') when pushed; (False, git's reason) when the shared repository refused the
