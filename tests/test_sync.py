@@ -68,6 +68,8 @@ def test_first_push_and_catching_up(clones):
     assert sync(b) == ["fetched 1 commit from origin/main", "up to date with origin/main"]
     assert titles(b) == {1: "Printer on fire"}
     assert sync(b) == ["up to date with origin/main"]
+    b("issue", "new", "Not yet shared", "-m", "x")
+    assert b("gitdesk", "sync", "--no-push").output.splitlines() == ["1 commit not pushed (--no-push)"]
 
 
 def test_an_issue_made_in_both_clones_offline_is_renumbered_in_the_later_one(clones):
@@ -116,7 +118,8 @@ def test_fields_merge_and_the_same_field_keeps_the_later_value_and_says_so(clone
     issue = shown(b, 1)
     assert (issue["priority"], issue["status"], issue["labels"]) == ("low", "open", ["mail"])
     assert "replaced high" in git(b.root, "log", "-1", "--format=%B")
-    sync(a)
+    told = sync(a)  # the clone whose value lost hears of it
+    assert "from origin/main: #1 priority: kept low (this clone, synced later); replaced high" in told
     assert shown(a, 1)["priority"] == "low"
 
 
@@ -228,6 +231,7 @@ def test_a_claim_made_first_on_the_shared_repository_holds(clones):
            "(ben@example.com) was undone" in lines
     assert shown(b, 1)["assignee"] == "ann@example.com"
     assert [c["body"] for c in shown(b, 1)["comments"]] == ["on it"]  # the rest of the work stays
+    assert "take: ben" not in git(b.root, "log", "--format=%s")        # no empty commit left behind
     assert json.loads(b("issue", "next", "--json", env=ben).output)["id"] == 2
 
 
@@ -239,7 +243,8 @@ def test_take_sync_says_at_once_when_the_claim_did_not_hold(clones):
     a("issue", "take", "1", "--sync", env={"GITDESK_USER": "Ann <ann@example.com>"})
     lost = b("issue", "take", "1", "--sync", env={"GITDESK_USER": "Ben <ben@example.com>"}, ok=False)
     assert lost.exit_code == 1
-    assert "#1 is held by ann@example.com (taken first); your take was undone" in lost.output
+    assert "Error: #1 is taken by ann@example.com (on the shared repository first); your take was undone; " \
+           "nothing else is free" in lost.output
     assert shown(b, 1)["assignee"] == "ann@example.com"
 
 

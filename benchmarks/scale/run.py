@@ -660,7 +660,7 @@ def table(results: list[dict], rounds: int, version: str, load: tuple[float, flo
         f"Made by: `{command}` (the whole run, data and Roundup's loading included: {took / 60:.1f} min)", "",
         f"Each command is a fresh process; median of {rounds} round(s) (min–max), alternating which system "
         "goes first; CPU is user + system time, with the processes it waited for (git); peak RSS is the "
-        "largest max RSS of the process itself. gitdesk runs with `GITDESK_NOW` fixed and its "
+        "largest max RSS of the process and of the git processes it waited for. gitdesk runs with `GITDESK_NOW` fixed and its "
         "`.gitdesk/cache` warm (one untimed run of each command before the rounds); the rows \"first run\" are "
         "single runs with no cache, as a fresh clone has. Each round's `issue new` and `create issue` add one "
         "issue to each tracker. Roundup's `display` prints the issue's properties, not its messages; "

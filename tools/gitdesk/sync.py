@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 ATTEMPTS = 5
 CLAIM = "assignee"  # the one field where the shared side wins a clash
 _ISSUE_PATH = re.compile(r"issues/([1-9][0-9]{0,11})/(.+)")
+_DECIDED = re.compile(r"\(this clone, synced later\); replaced |this clone's take \(.*\) was undone")
 _REFERENCE = re.compile(r"(?<![\w#&/])#([1-9][0-9]{0,11})\b")
 
 
@@ -55,31 +56,38 @@ class SyncReport:
     renumbered: dict[int, int] = field(default_factory=dict)
     merged: list[str] = field(default_factory=list)  # what a field-by-field merge decided
     attempts: int = 1
+    unpushed: int = 0                      # with --no-push: commits the shared branch lacks
+    told: list[str] = field(default_factory=list)  # what other clones' syncs decided, from their commits
 
     def lines(self) -> list[str]:
         where = f"{self.remote}/{self.branch}"
         out = [f"fetched {self.fetched} commit{'s' * (self.fetched != 1)} from {where}"] if self.fetched else []
         out += [f"#{old} is now #{new}" for old, new in sorted(self.renumbered.items())]
+        out += [f"from {where}: {line}" for line in dict.fromkeys(self.told)]
         out += list(dict.fromkeys(self.merged))
         if self.attempts > 1:
             out.append(f"{where} moved while syncing: tried {self.attempts} times")
-        out.append(f"pushed {self.pushed} commit{'s' * (self.pushed != 1)} to {where}" if self.pushed
-                   else f"up to date with {where}")
+        if self.pushed:
+            out.append(f"pushed {self.pushed} commit{'s' * (self.pushed != 1)} to {where}")
+        elif self.unpushed:
+            out.append(f"{self.unpushed} commit{'s' * (self.unpushed != 1)} not pushed (--no-push)")
+        else:
+            out.append(f"up to date with {where}")
         return out
 
 
 def sync(tracker: "Tracker", push: bool = True) -> SyncReport:
     """Bring this clone and the shared branch together; see the module's text."""
     repo = tracker.repo
+    for state in ("MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "rebase-merge", "rebase-apply"):
+        if (repo.git_dir / state).exists():
+            raise SyncError(f"a git {state.split('_')[0].split('-')[0].lower()} is in progress: finish it or "
+                            "abort it (git merge --abort / git rebase --abort), then run gitdesk sync")
     shared = repo.upstream()
     if shared is None:
         raise SyncError("no shared repository: add one with `git remote add origin URL` "
                         "(and push once with `git push -u origin main`)")
     remote, branch = shared
-    for state in ("MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "rebase-merge", "rebase-apply"):
-        if (repo.git_dir / state).exists():
-            raise SyncError(f"a git {state.split('_')[0].split('-')[0].lower()} is in progress: finish it or "
-                            "abort it (git merge --abort / git rebase --abort), then run gitdesk sync")
     report = SyncReport(remote, branch)
     with tracker.locked():  # no gitdesk command writes while the branch is rewritten
         for attempt in range(1, ATTEMPTS + 1):
@@ -91,7 +99,10 @@ def sync(tracker: "Tracker", push: bool = True) -> SyncReport:
                 raise SyncError("this clone has no commit yet")
             if theirs is not None and theirs != ours:
                 ours = _catch_up(repo, ours, theirs, report)
-            if not push or ours == theirs:
+            if ours == theirs:
+                return report
+            if not push:
+                report.unpushed = len(repo.commits_between(theirs, ours))
                 return report
             done, why = repo.push(remote, branch)
             if done:
@@ -111,7 +122,10 @@ def _catch_up(repo: Repo, ours: str, theirs: str, report: SyncReport) -> str:
         raise SyncError("this clone and the shared branch have no commit in common")
     if base == theirs:
         return ours  # nothing new on the shared branch: just push
-    report.fetched = len(repo.commits_between(base, theirs))
+    fetched = repo.commits_between(base, theirs)
+    report.fetched = len(fetched)
+    for commit, _ in fetched:  # what another clone's sync decided over this clone's values
+        report.told += [line for line in repo.commit_info(commit)[2].splitlines()[1:] if _DECIDED.search(line)]
     local = repo.commits_between(base, ours)
     if any(len(parents) != 1 for _, parents in local):
         raise SyncError("this clone has merge commits the shared branch lacks; gitdesk sync replays "

@@ -142,8 +142,10 @@ def _synced_claim(ctx, tracker, issue):
     number = report.renumbered.get(issue.id, issue.id)
     now = tracker.issues.load(number)
     if now.assignee != mine:
-        click.echo(clean(f"#{number} is held by {now.assignee} (taken first); your take was undone. "
-                         "issue next offers the following item."), err=True)
+        following = next_free(load_queue(tracker)[0], tracker.settings)
+        offer = f"; issue next offers #{following.issue.id}" if following else "; nothing else is free"
+        click.echo(clean(f"Error: #{number} is taken by {now.assignee} (on the shared repository first); "
+                         f"your take was undone{offer}"), err=True)
         ctx.exit(1)
     return now
 

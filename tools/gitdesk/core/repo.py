@@ -421,10 +421,13 @@ class Repo:
     def make_commit(self, parent: str, changes: dict[str, tuple[str, str] | None], message: str,
                     author: Identity, date: str) -> str:
         """A commit on ``parent`` with ``changes`` (path -> (mode, blob id), or None to delete),
-        without touching the worktree or any index."""
-        tree = _TreeEdit(self).apply_blobs(parent, changes)
+        without touching the worktree or any index; ``parent`` itself when nothing changes."""
+        edit = _TreeEdit(self)
+        tree = edit.apply_blobs(parent, changes)
         if tree is None:
             raise GitError("cannot build the tree of a replayed commit (an unusual path)")
+        if tree == edit.base:
+            return parent  # nothing left to change (a take that was undone): no empty commit
         who = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email, "GIT_AUTHOR_DATE": date}
         committer = self.configured_identity() or author
         who.update(GIT_COMMITTER_NAME=committer.name, GIT_COMMITTER_EMAIL=committer.email)
