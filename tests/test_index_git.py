@@ -28,8 +28,8 @@ commit_all, from_files, queue_ids, same_as_files = (shared.commit_all, shared.fr
                                                     shared.same_as_files)
 
 
-def listed(cli: Cli, *args: str) -> list[int]:
-    return [i["id"] for i in json.loads(cli("issue", "list", "--all", "--json", *args).stdout)]
+def queue_by_id(cli: Cli) -> dict[int, dict]:
+    return {q["id"]: q for q in json.loads(cli("issue", "queue", "--json").stdout)}
 
 
 def test_a_git_pull_from_another_clone_shows_at_once(desk, cli, monkeypatch, settled, tmp_path):
@@ -81,7 +81,7 @@ def test_an_uncommitted_comment_is_watched_until_committed(desk, cli, monkeypatc
     reply = desk / "issues/2/20260302T110000Z-bob.md"
     reply.write_text("---\nauthor: Bob Builder <bob.builder@example.com>\ndate: 2026-03-02T11:00:00Z\n"
                      "visibility: internal\n---\n\nOnly a note so far.\n")
-    queue = {q["id"]: q for q in json.loads(cli("issue", "queue", "--json").stdout)}
+    queue = queue_by_id(cli)
     assert queue[2]["sla"]["response"]["state"] != "missed"  # a note is no response
     folder_stamp = os.stat(reply.parent).st_mtime_ns
     with open(reply, "r+", encoding="utf-8") as file:  # in place: the folder's stamp stays
@@ -89,7 +89,7 @@ def test_an_uncommitted_comment_is_watched_until_committed(desk, cli, monkeypatc
         file.seek(0)
         file.write(text)
     assert os.stat(reply.parent).st_mtime_ns == folder_stamp
-    queue = {q["id"]: q for q in json.loads(cli("issue", "queue", "--json").stdout)}
+    queue = queue_by_id(cli)
     assert queue[2]["sla"]["response"]["state"] == "missed"  # answered at 11:00, after its 1h
     same_as_files(cli, monkeypatch, "issue", "queue", "--json")
     commit_all(desk, "the reply")
@@ -97,7 +97,7 @@ def test_an_uncommitted_comment_is_watched_until_committed(desk, cli, monkeypatc
         text = file.read().replace("visibility: public  ", "visibility: internal")
         file.seek(0)
         file.write(text + "\n")
-    queue = {q["id"]: q for q in json.loads(cli("issue", "queue", "--json").stdout)}
+    queue = queue_by_id(cli)
     assert queue[2]["sla"]["response"]["state"] != "missed"
 
 

@@ -106,8 +106,7 @@ def sync(tracker: "Tracker", push: bool = True) -> SyncReport:
                 return report
             done, why = repo.push(remote, branch)
             if done:
-                report.pushed = len(repo.commits_between(theirs, ours)) if theirs else \
-                    len(repo.commits_between(None, ours))
+                report.pushed = len(repo.commits_between(theirs, ours))
                 return report
             repo.fetch(remote)
             if repo.resolve(f"refs/remotes/{remote}/{branch}") == theirs:  # not a race: refused
@@ -143,6 +142,7 @@ class _Replay:
         self.theirs = theirs
         self.local = local
         self.mapping: dict[int, int] = {}
+        self.changes = {commit: repo.commit_changes(commit, parents[0]) for commit, parents in local}
 
     def run(self, report: SyncReport) -> str:
         self.mapping = self._renumbering()
@@ -154,7 +154,7 @@ class _Replay:
             author, date, message = self.repo.commit_info(commit)
             changes: dict[str, tuple[str, str] | None] = {}
             notes: list[str] = []
-            for status, mode, oid, path in self.repo.commit_changes(commit, before):
+            for status, mode, oid, path in self.changes[commit]:
                 target = self._path(path)
                 if status == "D":
                     changes[target] = None
@@ -180,8 +180,8 @@ class _Replay:
 
         shared, before = ids(self.theirs), ids(self.base)
         created: list[int] = []
-        for commit, (parent,) in self.local:
-            for status, _, _, path in self.repo.commit_changes(commit, parent):
+        for commit, _ in self.local:
+            for status, _, _, path in self.changes[commit]:
                 found = _ISSUE_PATH.fullmatch(path)
                 if status == "A" and found and found.group(2) == "issue.md":
                     number = int(found.group(1))

@@ -333,8 +333,10 @@ class Repo:
         """Paths under ``prefix`` that differ between two commits; None if ``old`` is unknown."""
         if self.run("cat-file", "-e", f"{old}^{{commit}}").returncode != 0:
             return None
-        out = self.git("diff", "--name-only", "--no-renames", "-z", old, new, "--", prefix)
-        return [p for p in out.split("\0") if p]
+        changes = self.tree_changes(old, new, prefix)
+        if changes is None:
+            raise GitError(f"git diff-tree failed between {old} and {new}")
+        return [path for _, path in changes]
 
     # -- sharing (gitdesk sync) --------------------------------------------------------
     def upstream(self) -> tuple[str, str] | None:

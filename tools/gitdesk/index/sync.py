@@ -129,6 +129,7 @@ class _Changes:
         self.status = self.repo.changed_files(ISSUES_DIR) if self.tree else None
         self.dirty: list[str] = []
         self.vanished: set[int | None] = set()  # issues with a file git stopped tracking
+        self.watched: dict[str, str] = {}  # untracked file -> its stamp, as last recorded
 
     def folders(self) -> dict[str, str]:
         """Issue id -> the stamp of its folder ('' when it must be re-read)."""
@@ -139,10 +140,9 @@ class _Changes:
     def issues(self, on_disk: dict[str, str]) -> set[int]:
         """Issues whose files changed in ways their folder's stamp does not show."""
         old = _meta(self.db, "tree") or None
-        watched: dict[str, str] = json.loads(_meta(self.db, "untracked") or "{}")
+        self.watched = json.loads(_meta(self.db, "untracked") or "{}")
         paths = set(json.loads(_meta(self.db, "dirty") or "[]"))
-        self.watched = watched
-        changed = {_issue_of(p) for p, stamp in watched.items()
+        changed = {_issue_of(p) for p, stamp in self.watched.items()
                    if not stamp or _stamp(self.root / p, self.started) != stamp}
         if self.status is not None:
             found = self.status()

@@ -125,8 +125,10 @@ def build_site(tracker: Tracker, staff: bool = False, directory_urls: bool = Tru
     schema = tracker.settings.schema
     public = not staff
     site = SiteContent()
-    issues, broken = _all_issues(tracker)
-    shown = _full(tracker, [i for i in issues if staff or i.is_public], staff, site)
+    issues, broken, whole = _all_issues(tracker)
+    shown = [i for i in issues if staff or i.is_public]
+    if not whole:
+        shown = _full(tracker, shown, staff, site)
     articles, broken_articles = tracker.kb.load_all()
     site.warnings += [f"{err} (left out of the site)" for err in [*broken, *broken_articles]]
     kb = _published_articles(articles, staff, site)
@@ -165,11 +167,11 @@ def build_site(tracker: Tracker, staff: bool = False, directory_urls: bool = Tru
     return site
 
 
-def _all_issues(tracker: Tracker) -> tuple[list[Issue], list[InvalidDocument]]:
+def _all_issues(tracker: Tracker) -> tuple[list[Issue], list[InvalidDocument], bool]:
     """Every issue's fields (body and comments not needed yet): from the index when a
     command has made one (it is brought up to date first, so never stale), which saves
     parsing every private ticket; otherwise from the files, as a fresh clone has them
-    (building an index only to publish would cost more than it saves)."""
+    (building an index only to publish would cost more than it saves). True: read whole."""
     from ..index.db import FILE_NAME, IndexUnavailable
 
     if (tracker.root / LOCAL_DIR / "cache" / FILE_NAME).is_file():
@@ -177,10 +179,10 @@ def _all_issues(tracker: Tracker) -> tuple[list[Issue], list[InvalidDocument]]:
 
         try:
             found = load(tracker)
-            return found.issues, found.errors
+            return found.issues, found.errors, False
         except (IndexUnavailable, OSError):
             pass
-    return tracker.issues.load_all()
+    return (*tracker.issues.load_all(), True)
 
 
 def _full(tracker: Tracker, chosen: list[Issue], staff: bool, site: SiteContent) -> list[Issue]:
@@ -188,9 +190,6 @@ def _full(tracker: Tracker, chosen: list[Issue], staff: bool, site: SiteContent)
     file decides again: one that is not public now is not published."""
     shown = []
     for issue in chosen:
-        if issue.body or issue.comments:
-            shown.append(issue)  # read from its file already
-            continue
         try:
             whole = tracker.issues.load(issue.id)
         except InvalidDocument as err:  # changed since the index saw it
