@@ -35,6 +35,14 @@ class _Outbox:
 
         return prepare(self.tracker, found, acks)
 
+    def rewritten(self, commits: dict[str, str | None], renumbered: dict[int, int]) -> list[str]:
+        queue = self.tracker.local_dir / "outbox" / "queue"
+        if not queue.is_dir() or not any(queue.glob("*.json")):
+            return []
+        from .mail.outbox import follow_sync
+
+        return follow_sync(self.tracker, commits, renumbered)
+
 
 class Tracker(core.Tracker):
     """A tracker repository (found from ``path`` upwards, like git). ``mail=False`` opens

@@ -130,6 +130,7 @@ class MailSettings:
     staff_replies: str = "public"    # a staff member's mail to a ticket: public reply or internal
     public_issue_replies: str = "internal"  # a participant's mail to a public issue: internal or public
     retry_hours: float = 48.0
+    wait_for_push: bool = True       # in a shared clone, mail waits until its change is pushed
 
     @property
     def domain(self) -> str:

@@ -58,6 +58,7 @@ class SyncReport:
     attempts: int = 1
     unpushed: int = 0                      # with --no-push: commits the shared branch lacks
     told: list[str] = field(default_factory=list)  # what other clones' syncs decided, from their commits
+    followed: list[str] = field(default_factory=list)  # what the outbox did about it (subscribers)
 
     def lines(self) -> list[str]:
         where = f"{self.remote}/{self.branch}"
@@ -65,6 +66,7 @@ class SyncReport:
         out += [f"#{old} is now #{new}" for old, new in sorted(self.renumbered.items())]
         out += [f"from {where}: {line}" for line in dict.fromkeys(self.told)]
         out += list(dict.fromkeys(self.merged))
+        out += self.followed
         if self.attempts > 1:
             out.append(f"{where} moved while syncing: tried {self.attempts} times")
         if self.pushed:
@@ -98,7 +100,7 @@ def sync(tracker: "Tracker", push: bool = True) -> SyncReport:
             if ours is None:
                 raise SyncError("this clone has no commit yet")
             if theirs is not None and theirs != ours:
-                ours = _catch_up(repo, ours, theirs, report)
+                ours = _catch_up(tracker, ours, theirs, report)
             if ours == theirs:
                 return report
             if not push:
@@ -114,8 +116,10 @@ def sync(tracker: "Tracker", push: bool = True) -> SyncReport:
     raise SyncError(f"{remote}/{branch} kept moving while syncing ({ATTEMPTS} tries); run gitdesk sync again")
 
 
-def _catch_up(repo: Repo, ours: str, theirs: str, report: SyncReport) -> str:
-    """This clone's unshared commits replayed on ``theirs``; the branch and worktree moved there."""
+def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport) -> str:
+    """This clone's unshared commits replayed on ``theirs``; the branch and worktree moved
+    there; the subscribers (the outbox) told which commits and numbers changed."""
+    repo = tracker.repo
     base = repo.merge_base(ours, theirs)
     if base is None:
         raise SyncError("this clone and the shared branch have no commit in common")
@@ -129,9 +133,13 @@ def _catch_up(repo: Repo, ours: str, theirs: str, report: SyncReport) -> str:
     if any(len(parents) != 1 for _, parents in local):
         raise SyncError("this clone has merge commits the shared branch lacks; gitdesk sync replays "
                         "plain commits only: push or rebase them with git")
-    new = _Replay(repo, base, theirs, local).run(report) if local else theirs
+    replay = _Replay(repo, base, theirs, local)
+    new = replay.run(report) if local else theirs
     repo.move_to(ours, new)
     report.replayed = len(local)
+    if local:
+        for subscriber in tracker.subscribers:
+            report.followed += subscriber.rewritten(replay.replaced, replay.mapping)
     return new
 
 
@@ -142,6 +150,7 @@ class _Replay:
         self.theirs = theirs
         self.local = local
         self.mapping: dict[int, int] = {}
+        self.replaced: dict[str, str | None] = {}  # each local commit -> its replay (None: left out)
         self.changes = {commit: repo.commit_changes(commit, parents[0]) for commit, parents in local}
 
     def run(self, report: SyncReport) -> str:
@@ -165,11 +174,13 @@ class _Replay:
                 elif status == "A":
                     target = self._beside(parent, target, oid, notes)
                 changes[target] = (mode, oid)
-            text = _renumber_text(message, self.mapping)
+            text = renumber_text(message, self.mapping)
             if notes:
                 text += "\n\n" + "\n".join(notes)
                 report.merged += notes
-            parent = self.repo.make_commit(parent, changes, text, author, date)
+            made = self.repo.make_commit(parent, changes, text, author, date)
+            self.replaced[commit] = made if made != parent else None
+            parent = made
         return parent
 
     # -- ids -----------------------------------------------------------------------------------
@@ -207,7 +218,7 @@ class _Replay:
         if not self.mapping or not path.endswith(".md"):
             return oid
         text = self.repo.read_blob(oid).decode("utf-8", "surrogateescape")
-        new = _renumber_text(text, self.mapping)
+        new = renumber_text(text, self.mapping)
         if path.startswith("kb/"):
             try:
                 doc = parse(new, path)
@@ -290,7 +301,8 @@ def merge_documents(base: Document, theirs: Document, ours: Document) -> tuple[D
     return Document(meta, body), lost
 
 
-def _renumber_text(text: str, mapping: dict[int, int]) -> str:
+def renumber_text(text: str, mapping: dict[int, int]) -> str:
+    """``text`` with each ``#N`` of ``mapping`` made ``#new`` (not ``&#N;``, ``a#N``, ``/#N``)."""
     if not mapping:
         return text
     return _REFERENCE.sub(lambda m: f"#{mapping.get(int(m.group(1)), int(m.group(1)))}", text)

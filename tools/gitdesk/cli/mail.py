@@ -118,8 +118,9 @@ def send_cmd(ctx, as_json):
         return
     for error in report.errors:
         click.echo(clean(f"warning: {error}"), err=True)
+    held = f", {report.held} waiting until gitdesk sync pushes their change" if report.held else ""
     click.echo(f"{report.sent} sent, {report.deferred} deferred, {report.failed} failed, "
-               f"{report.waiting} waiting for their retry time")
+               f"{report.waiting} waiting for their retry time{held}")
 
 
 @mail_group.command("status")
@@ -141,6 +142,9 @@ def status_cmd(ctx, as_json):
     counts = data["counts"]
     click.echo(f"outbox: {counts['queue']} queued, {counts['failed']} failed, {counts['sent']} sent "
                f"(kept 30 days); quarantine: {data['quarantined']} message(s)")
+    if data["held"]:
+        click.echo(f"{data['held']} queued mail(s) wait until their change is on {data['shared']} "
+                   "(gitdesk sync); a ticket's number may still change until then")
     for item in data["retrying"]:
         click.echo(clean(f"retrying {item['name']} to {', '.join(item['to'] or [])}: attempt "
                          f"{item['attempts']}, next {item['next_try']}: {item['error']}"))

@@ -364,6 +364,10 @@ class Repo:
         out = self.run("merge-base", a, b)
         return out.stdout.strip() or None if out.returncode == 0 else None
 
+    def is_ancestor(self, commit: str, descendant: str) -> bool:
+        """Is ``commit`` in the history of ``descendant`` (or the same commit)?"""
+        return self.run("merge-base", "--is-ancestor", commit, descendant).returncode == 0
+
     def commits_between(self, base: str | None, head: str) -> list[tuple[str, list[str]]]:
         """The commits after ``base`` up to ``head``, oldest first, each with its parents."""
         spec = f"{base}..{head}" if base else head

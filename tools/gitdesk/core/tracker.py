@@ -45,6 +45,11 @@ class Pending(Protocol):
 class Subscriber(Protocol):
     def prepare(self, change: "Change") -> Pending | None: ...
 
+    def rewritten(self, commits: dict[str, str | None], renumbered: dict[int, int]) -> list[str]:
+        """Commits were replaced (``gitdesk sync`` replayed them: old -> new, None when a
+        commit was left out) and issues renumbered; what was done about it, to report."""
+        ...
+
 
 def find_root(start: Path | str | None = None) -> Path:
     """The nearest folder holding gitdesk.yml, from ``start``, GITDESK_DIR or the cwd upwards."""

@@ -26,7 +26,7 @@ from .classify import LOOP_HEADER
 from .inbound import ADDRESS_RE
 from .notify import ACK, ASSIGNED, CUSTOMER_REPLY, NEW_TICKET, REPLY, UPDATED, Notice
 from .quoting import MARKER
-from .signing import NOTE, Signer
+from .signing import NOTE, PUBLIC, Signer
 
 if TYPE_CHECKING:
     from ..core.tracker import Tracker
@@ -177,3 +177,38 @@ def _body(tracker: "Tracker", notice: Notice, signer: Signer) -> str:
         staff_hint = (f"\n\nReply to this mail to answer the customer; write to {note} "
                       "for an internal note.")
     return f"{MARKER}\n\n{lead}\n\n{text.strip()}{attached}\n{status}{staff_hint}{footer}"
+
+
+def renumbered(raw: bytes, mapping: dict[int, int], signer: Signer, recipient: str) -> EmailMessage:
+    """A composed message about issues ``gitdesk sync`` renumbered (old -> new), saying the
+    new numbers: in the subject and text, the ``/issues/N/`` link, and the signed reply
+    addresses and Message-IDs, which are signed again for the new number."""
+    from ..sync import renumber_text
+
+    local, domain = re.escape(signer.local), re.escape(signer.domain)
+    reply = re.compile(rf"\b{local}\+([1-9][0-9]{{0,11}})\.(n\.)?[a-z2-7]{{16}}@{domain}\b", re.I)
+    ours = re.compile(rf"\bgd\.([1-9][0-9]{{0,11}})(?:\.([A-Za-z0-9-]{{1,60}})\.[a-z2-7]{{16}})?@{domain}\b")
+
+    def new(found: re.Match) -> int | None:
+        return mapping.get(int(found.group(1)))
+
+    def again(text: str) -> str:
+        text = reply.sub(lambda m: m.group(0) if new(m) is None else
+                         signer.reply_address(new(m), recipient, NOTE if m.group(2) else PUBLIC), text)
+        text = ours.sub(lambda m: m.group(0) if new(m) is None else
+                        signer.message_id(new(m), m.group(2), recipient) if m.group(2)
+                        else signer.thread_id(new(m)), text)
+        text = re.sub(r"/issues/([1-9][0-9]{0,11})/",
+                      lambda m: f"/issues/{mapping.get(int(m.group(1)), m.group(1))}/", text)
+        return renumber_text(text, mapping)
+
+    msg = email.message_from_bytes(raw, policy=email.policy.SMTP)
+    for name in ("Subject", "Reply-To", "Message-ID", "In-Reply-To", "References"):
+        if msg[name] is not None:
+            msg.replace_header(name, again(str(msg[name])))
+    ticket = str(msg["X-Gitdesk-Ticket"] or "")
+    if ticket.isdigit() and int(ticket) in mapping:
+        msg.replace_header("X-Gitdesk-Ticket", str(mapping[int(ticket)]))
+    if msg.get_content_type() == "text/plain" and not msg.is_multipart():
+        msg.set_content(again(msg.get_content()), charset="utf-8")
+    return checked(msg)

@@ -10,6 +10,13 @@ message's fault: it is retried, and the rest of the queue waits for the next run
 one message does not hold up the others.
 An entry is marked before it is handed to SMTP, so a crash mid-send costs at most one
 duplicate, with the same Message-ID.
+
+In a clone that shares its branch (``gitdesk sync``; an upstream, or ``origin``), an entry
+waits in the queue until the commit of its change is on the shared branch
+(``mail.wait_for_push``): until then ``gitdesk sync`` may still give the ticket another
+number, and a customer must never hold a number that later names someone else's ticket.
+When sync replays the commit or renumbers the ticket, ``follow_sync`` makes the waiting
+entries name the new commit and say the new number.
 """
 
 from __future__ import annotations
@@ -83,6 +90,10 @@ class Spooled:
 
     def commit(self, sha: str) -> None:
         for path in self.paths:
+            entry = _read(path)
+            if entry is not None:  # the commit it waits for, when the branch is shared
+                entry["commit"] = sha
+                _write(path, entry)
             os.replace(path, path.parent.parent / "queue" / path.name)
         for hook in self.on_commit:
             hook()
@@ -114,11 +125,62 @@ def recover(tracker: "Tracker") -> int:
         held = entry is not None and all(tracker.committed_blob(rel) == oid
                                          for rel, oid in entry.get("requires", {}).items())
         if held:
+            entry["commit"] = tracker.head()  # its own commit is not known: wait for HEAD's
+            _write(path, entry)
             os.replace(path, root / "queue" / path.name)
             moved += 1
         else:
             path.unlink(missing_ok=True)
     return moved
+
+
+def follow_sync(tracker: "Tracker", commits: dict[str, str | None], renumbered: dict[int, int]) -> list[str]:
+    """After ``gitdesk sync`` replayed commits (old -> new; None: left out, nothing of the
+    change survived) and renumbered issues: the queued entries of those commits name the new
+    commit and say the new numbers; an entry whose change is gone is moved to failed/ with
+    the reason. Call it holding the tracker's lock. Returns what it did, for the report."""
+    from .compose import UnsafeMessage
+    from .compose import renumbered as rewrite
+    from .signing import Signer, load_secret
+
+    root = outbox_dir(tracker)
+    signer = None
+    told: list[str] = []
+    for path in sorted((root / "queue").glob("*.json")):
+        entry = _read(path)
+        if not isinstance(entry, dict) or entry.get("commit") not in commits:
+            continue
+        new = commits[entry["commit"]]
+        what = f"mail to {', '.join(map(str, entry.get('to') or []))} about #{entry.get('issue')}"
+        if new is None:
+            entry["last_error"] = ("not sent: gitdesk sync left out the change it reports "
+                                   "(the shared repository had already decided otherwise)")
+            _write(root / "failed" / path.name, entry)
+            path.unlink()
+            told.append(f"{what} not sent: its change was undone")
+            continue
+        entry["commit"] = new
+        issue = entry.get("issue")
+        if renumbered and isinstance(entry.get("message"), str) and entry.get("to"):
+            signer = signer or Signer(load_secret(tracker.local_dir), tracker.settings.mail.address)
+            raw = entry["message"].encode("utf-8", "surrogateescape")
+            try:
+                msg = rewrite(raw, renumbered, signer, str(entry["to"][0]))
+                again = msg.as_bytes()
+            except (UnsafeMessage, ValueError, TypeError) as err:
+                entry["last_error"] = f"not sent: cannot say the ticket's new number: {err}"[:500]
+                _write(root / "failed" / path.name, entry)
+                path.unlink()
+                told.append(f"{what} not sent: {entry['last_error']}")
+                continue
+            if again != raw:
+                entry["message"] = again.decode("utf-8", "surrogateescape")
+                entry["message_id"] = str(msg["Message-ID"]).strip().strip("<>")
+                if isinstance(issue, int) and issue in renumbered:
+                    entry["issue"] = renumbered[issue]
+                    told.append(f"{what} now says #{renumbered[issue]}")
+        _write(path, entry)
+    return told
 
 
 # -- delivery ---------------------------------------------------------------------------------
@@ -129,6 +191,7 @@ class Delivery:
     deferred: int = 0
     failed: int = 0
     waiting: int = 0
+    held: int = 0      # waiting for their change to reach the shared branch
     busy: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -238,9 +301,10 @@ def deliver(tracker: "Tracker") -> Delivery:
             recover(tracker)
         _prune_sent(root)
         connection = _Connection(tracker)
+        shared = Shared(tracker)
         try:
             for path in sorted((root / "queue").glob("*.json")):
-                if not _deliver_one(tracker, connection, path, report):
+                if not _deliver_one(tracker, connection, shared, path, report):
                     break  # the server is unreachable: the rest waits for the next run
         finally:
             connection.close()
@@ -249,7 +313,31 @@ def deliver(tracker: "Tracker") -> Delivery:
     return report
 
 
-def _deliver_one(tracker: "Tracker", connection: _Connection, path: Path, report: Delivery) -> bool:
+class Shared:
+    """Whether an entry's change is on the shared branch yet, as far as this clone knows
+    (its remote-tracking branch, which ``gitdesk sync``, ``git fetch`` and ``git push``
+    update). Entries of a clone that shares nothing, or with mail.wait_for_push off, and
+    entries written before entries named their commit, never wait."""
+
+    def __init__(self, tracker: "Tracker"):
+        self.repo = tracker.repo
+        self.where = self.repo.upstream() if tracker.settings.mail.wait_for_push else None
+        self.tip = self.repo.resolve("refs/remotes/{}/{}".format(*self.where)) if self.where else None
+        self.known: dict[str, bool] = {}
+
+    def waits(self, entry: dict[str, Any]) -> bool:
+        commit = entry.get("commit")
+        if self.where is None or not isinstance(commit, str) or not commit:
+            return False
+        if self.tip is None:
+            return True  # nothing was ever shared
+        if commit not in self.known:
+            self.known[commit] = self.repo.is_ancestor(commit, self.tip)
+        return not self.known[commit]
+
+
+def _deliver_one(tracker: "Tracker", connection: _Connection, shared: Shared, path: Path,
+                 report: Delivery) -> bool:
     import smtplib
 
     root = path.parent.parent
@@ -275,9 +363,17 @@ def _deliver_one(tracker: "Tracker", connection: _Connection, path: Path, report
         report.errors.append(f"{path.name}: {entry['last_error']}")
         _fail(path, entry, report)
         return True
+    if shared.waits(entry):
+        report.held += 1
+        if "held" not in entry:
+            entry["held"] = iso(moment)
+            _write(path, entry)
+        return True
     if not ready:
         report.waiting += 1
         return True
+    if "held" in entry and "released" not in entry:
+        entry["released"] = iso(moment)  # mail.retry_hours count from here, not from its making
     entry["attempts"] = attempts + 1
     entry["last_try"] = iso(moment)
     _write(path, entry)  # marked before SMTP sees it: a crash now means one resend at most
@@ -339,7 +435,8 @@ def _defer(tracker: "Tracker", path: Path, entry: dict[str, Any], moment: dt.dat
     """A temporary failure: try again after the backoff, or give up after mail.retry_hours."""
     entry["last_error"] = reason[:500]
     report.errors.append(f"{path.name}: {entry['last_error']}")
-    if moment - parse_time(entry["created"]) > dt.timedelta(hours=tracker.settings.mail.retry_hours):
+    since = parse_time(entry.get("released") or entry["created"])
+    if moment - since > dt.timedelta(hours=tracker.settings.mail.retry_hours):
         entry["last_error"] = f"gave up after {entry['attempts']} attempts: {entry['last_error']}"
         _fail(path, entry, report)
         return
@@ -369,9 +466,14 @@ def status(tracker: "Tracker") -> dict[str, Any]:
         failed.append({"name": path.name, "to": entry.get("to"), "issue": entry.get("issue"),
                        "reason": entry.get("last_error"), "attempts": entry.get("attempts")})
     waiting = []
+    shared = Shared(tracker)
+    held = 0
     for path in sorted((root / "queue").glob("*.json")):
         entry = _read(path) or {}
-        if entry.get("attempts"):
+        if shared.waits(entry):
+            held += 1
+        elif entry.get("attempts"):
             waiting.append({"name": path.name, "to": entry.get("to"), "next_try": entry.get("next_try"),
                             "error": entry.get("last_error"), "attempts": entry.get("attempts")})
-    return {"counts": counts, "failed": failed, "retrying": waiting}
+    where = "/".join(shared.where) if shared.where else None
+    return {"counts": counts, "failed": failed, "retrying": waiting, "held": held, "shared": where}

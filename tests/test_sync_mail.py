@@ -1,0 +1,123 @@
+"""Mail in a clone that shares its branch (kb/sync.md, "Mail and ticket numbers"): the outbox
+holds a message until the commit of its change is on the shared repository, so a customer
+never gets a number that `gitdesk sync` later gives to another ticket; when sync renumbers
+the ticket, the held messages say the new number, with reply addresses and Message-IDs
+signed again, and a reply to them reaches the renumbered ticket.
+
+Real git (a bare repository and clones), a real aiosmtpd server on 127.0.0.1, the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+
+from conftest import Cli, git
+from test_mail_out import CAROL, DAVE, configure, inbound, ingest, queue, send, signer, sink  # noqa: F401
+from test_sync import clones, sync  # noqa: F401
+
+BOB = "bob@example.com"
+HELD = "0 sent, 0 deferred, 0 failed, 0 waiting for their retry time, {} waiting until gitdesk sync " \
+       "pushes their change"
+
+
+def _desk(clones, sink, **mail) -> tuple[Cli, Cli]:  # noqa: F811
+    """Clones a (the mail gateway) and b (a contractor), sharing mail settings."""
+    a, b = clones("a"), clones("b")
+    configure(a.root, sink.port, **mail)
+    sync(a)
+    sync(b)
+    return a, b
+
+
+def test_a_ticket_number_is_mailed_only_once_it_is_pushed_and_says_the_number_it_ended_with(
+        clones, sink, tmp_path):  # noqa: F811
+    a, b = _desk(clones, sink)
+    b("issue", "new", "Made in b", "-m", "b's issue, pushed first.")
+    sync(b)
+
+    assert ingest(a, tmp_path, inbound())["issue"] == 1      # a has not seen b's #1 yet
+    assert send(a) == HELD.format(3)                          # Carol's receipt, Alice and Bob
+    assert sink.received == []
+    status = a("gitdesk", "mail", "status").output
+    assert "3 queued mail(s) wait until their change is on origin/main" in status
+
+    lines = sync(a)
+    assert "#1 is now #2" in lines
+    assert f"mail to {CAROL} about #1 now says #2" in lines
+    assert lines[-1] == "pushed 1 commit to origin/main"
+    assert send(a).startswith("3 sent, 0 deferred, 0 failed")
+
+    receipt = sink.one(CAROL)
+    assert receipt["Subject"] == "[#2] Your request was received"
+    assert "Your request is ticket #2;" in receipt.body and "#1" not in receipt.body
+    assert receipt["X-Gitdesk-Ticket"] == "2"
+    sign = signer(a.root)
+    token = sign.parse_reply_address(receipt.msg["Reply-To"].addresses[0].addr_spec)
+    assert token.issue == 2 and sign.verify_reply(token, CAROL)
+    assert sign.issue_of_message_id(receipt["Message-ID"].strip("<>"), CAROL) == 2
+    assert f"<{sign.thread_id(2)}>" in receipt["References"]
+    assert receipt["Message-ID"] in {f"<{e['message_id']}>" for e in queue(a.root, "sent")}
+
+    staff = sink.one(BOB)                                     # the staff notice and its note address
+    assert staff["Subject"].startswith("[#2] ") and "New ticket #2 from" in staff.body
+    note = next(w for w in staff.body.split() if "+2.n." in w).rstrip(".")
+    token = sign.parse_reply_address(note)
+    assert token.issue == 2 and token.kind == "note" and sign.verify_reply(token, BOB)
+
+    # Carol answers the mail she got: it reaches #2, which is hers, not b's #1.
+    reply = inbound(subject="Re: [#2] Your request was received", body="Still down.",
+                    mid="<m2@customer.example>", to=receipt.msg["Reply-To"].addresses[0].addr_spec,
+                    headers=(f"In-Reply-To: {receipt['Message-ID']}",))
+    outcome = ingest(a, tmp_path, reply)
+    assert (outcome["action"], outcome["issue"]) == ("comment", 2)
+    again = ingest(a, tmp_path, inbound())                   # her first mail, delivered twice
+    assert (again["action"], again["issue"]) == ("duplicate", 2)
+    shown = json.loads(a("issue", "show", "1", "--json").output)
+    assert shown["title"] == "Made in b" and shown["comments"] == []
+
+
+def test_mail_waits_for_a_plain_git_push_too_and_for_nothing_without_a_shared_branch(
+        clones, sink, tmp_path, monkeypatch):  # noqa: F811
+    a, _ = _desk(clones, sink, notify_staff="none")
+    ingest(a, tmp_path, inbound())
+    assert send(a) == HELD.format(1)
+    monkeypatch.setenv("GITDESK_NOW", "2026-03-05T10:00:00Z")  # pushed three days later
+    git(a.root, "push", "-q")                                 # updates origin/main here too
+    sink.refuse("451 4.3.0 try again later")                  # retry_hours count from the release
+    assert send(a).startswith("0 sent, 1 deferred, 0 failed")
+    monkeypatch.setenv("GITDESK_NOW", "2026-03-05T10:05:00Z")
+    assert send(a).startswith("1 sent,")
+    assert sink.one(CAROL)["Subject"] == "[#1] Your request was received"
+
+    git(a.root, "remote", "remove", "origin")                 # a desk of its own: no waiting
+    ingest(a, tmp_path, inbound(sender=f"Dave <{DAVE}>", mid="<m3@customer.example>", subject="Other"))
+    assert send(a).startswith("1 sent,")
+    assert sink.one(DAVE)["Subject"] == "[#2] Your request was received"
+
+
+def test_wait_for_push_false_sends_at_once(clones, sink, tmp_path):  # noqa: F811
+    a, _ = _desk(clones, sink, wait_for_push="false", notify_staff="none")
+    ingest(a, tmp_path, inbound())
+    assert send(a).startswith("1 sent,")
+    assert sink.one(CAROL)["Subject"] == "[#1] Your request was received"
+
+
+def test_mail_about_a_change_sync_left_out_is_not_sent_and_says_why(clones, sink, tmp_path):  # noqa: F811
+    """Bob is assigned #1 in b; a assigned it to Alice and pushed first: b's assignment is
+    undone by its sync (the claim on the shared repository holds), so Bob's "assigned to you"
+    mail, waiting in b's outbox, is never sent; it stays in failed/ with the reason."""
+    a, b = _desk(clones, sink)
+    a("issue", "new", "Disk full", "-m", "x")
+    sync(a)
+    sync(b)
+    a("issue", "assign", "1", "me")
+    sync(a)
+    b("issue", "assign", "1", BOB)
+    assert send(b) == HELD.format(1)
+    lines = sync(b)
+    assert f"mail to {BOB} about #1 not sent: its change was undone" in lines
+    assert send(b).startswith("0 sent,")
+    failed = queue(b.root, "failed")
+    assert [f["to"] for f in failed] == [[BOB]]
+    assert "left out the change it reports" in failed[0]["last_error"]
+    assert sink.received == []
