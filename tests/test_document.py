@@ -91,6 +91,10 @@ def test_an_empty_frontmatter_and_a_body_that_looks_like_frontmatter():
     ("title: no fences\n", 1, "missing frontmatter: the file must begin with a '---' line"),
     ("---\ntitle: never closed\n", 1, "frontmatter is not closed by a '---' line"),
     ("\n\n---\ntitle: late\n---\n", 1, "missing frontmatter"),
+    ("<<<<<<< HEAD\n---\ntitle: Ours\n---\n=======\n---\ntitle: Theirs\n---\n>>>>>>> origin/main\n", 1,
+     "git conflict markers: a merge or rebase left this file half done; abort it"),
+    ("---\ntitle: A\n<<<<<<< HEAD\nstatus: open\n=======\nstatus: closed\n>>>>>>> theirs\n---\n", 3,
+     "git conflict markers"),
 ])
 def test_bad_frontmatter_names_the_path_and_line(text, line, reason):
     with pytest.raises(InvalidDocument) as caught:

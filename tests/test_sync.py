@@ -263,3 +263,76 @@ def test_uncommitted_work_in_a_file_the_sync_must_change_stops_it_and_changes_no
     assert result.exit_code == 1 and "uncommitted changes to gitdesk.yml would be overwritten" in result.output
     assert git(b.root, "rev-parse", "HEAD") == head and mine.read_text().endswith("# my remark\n")
     assert git(a.root, "ls-remote", "origin", "main").split()[0] == git(a.root, "rev-parse", "HEAD").strip()
+
+
+def _pull(cli: Cli, *how: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-c", "user.name=a", "-c", "user.email=a@example.com", "pull", "-q",
+                           *how], cwd=cli.root, capture_output=True, text=True)
+
+
+def _both_made_1(clones) -> tuple[Cli, Cli]:
+    a, b = clones("a"), clones("b")
+    b("issue", "new", "From b", "-m", "B's text.")
+    sync(b)
+    a("issue", "new", "From a", "-m", "A's text, about #1.")
+    a("issue", "comment", "1", "-m", "A's comment on #1.")
+    return a, b
+
+
+@pytest.mark.parametrize("how", ["--no-rebase", "--rebase"])
+def test_a_plain_git_pull_that_stops_on_a_clash_is_pointed_out_by_check(clones, how):
+    """Both clones made #1; a ran `git pull` instead of sync: git stops with a conflict in
+    issues/1/issue.md. check says where and what to do, sync refuses until it is aborted,
+    and then renumbers as usual."""
+    a, _ = _both_made_1(clones)
+    assert _pull(a, how).returncode != 0
+    checked = a("gitdesk", "check", ok=False)
+    assert checked.exit_code == 1
+    doing = "merge" if how == "--no-rebase" else "rebase"
+    assert f"issues/1/issue.md: unfinished git {doing}: a conflict git could not settle; abort it " \
+           f"(git {doing} --abort), then run gitdesk sync" in checked.output
+    refused = a("gitdesk", "sync", ok=False)
+    assert refused.exit_code == 1 and f"a git {doing} is in progress" in refused.output
+    git(a.root, doing, "--abort")
+    assert sync(a)[:2] == ["fetched 1 commit from origin/main", "#1 is now #2"]
+    assert titles(a) == {1: "From b", 2: "From a"}
+    assert [c["body"] for c in shown(a, 2)["comments"]] == ["A's comment on #2."]
+    assert a("gitdesk", "check", "--strict").exit_code == 0
+
+
+def test_a_clash_a_git_merge_joined_in_one_folder_is_repaired_by_sync(clones):
+    """a ran `git pull`, resolved the conflict by keeping its own issue.md and committed: the
+    folder issues/1 now holds a's ticket and b's history. check says so; sync leaves the merge
+    commit out, replays a's own commits and gives a's issue #2; b's #1 is b's again."""
+    a, b = _both_made_1(clones)
+    b("issue", "comment", "1", "-m", "B's comment.")
+    sync(b)
+    assert _pull(a, "--no-rebase").returncode != 0
+    git(a.root, "checkout", "--ours", "--", "issues")       # the comments clash too (same second)
+    git(a.root, "add", "-A", "issues")
+    git(a.root, "-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "-q", "--no-edit")
+    assert titles(a) == {1: "From a"}                        # b's ticket is gone from view
+    checked = a("gitdesk", "check", ok=False)
+    assert "issues/1: #1 was created here and on origin/main, and a git merge joined the two in one " \
+           "folder: run gitdesk sync" in checked.output and checked.exit_code == 1
+
+    lines = sync(a)
+    assert lines[:2] == ["left out 1 merge commit (a plain git pull): replayed the commits it joined "
+                         "instead", "#1 is now #2"]
+    assert titles(a) == {1: "From b", 2: "From a"}
+    assert [c["body"] for c in shown(a, 1)["comments"]] == ["B's comment."]
+    assert [c["body"] for c in shown(a, 2)["comments"]] == ["A's comment on #2."]
+    assert "A's text, about #2." in shown(a, 2)["body"]
+    assert a("gitdesk", "check", "--strict").exit_code == 0
+    sync(b)
+    assert titles(b) == titles(a)
+
+
+def test_check_warns_of_a_clash_the_next_sync_will_settle(clones):
+    a, _ = _both_made_1(clones)
+    git(a.root, "fetch", "-q")
+    checked = a("gitdesk", "check", ok=False)
+    assert "issues/1: warning: #1 was also created on origin/main: the next gitdesk sync gives this " \
+           "clone's the next free number" in checked.output
+    assert checked.exit_code == 0
+    assert a("gitdesk", "check", "--strict", ok=False).exit_code == 1

@@ -34,8 +34,35 @@ def check(tracker: Tracker) -> list[Finding]:
         _ = tracker.settings  # a broken gitdesk.yml is the only finding that matters
     except GitdeskError as err:
         return [Finding("gitdesk.yml", getattr(err, "line", None), getattr(err, "reason", str(err)))]
+    findings += _check_git(tracker)
     findings += _check_issues(tracker)
     findings += _check_kb(tracker)
+    return findings
+
+
+def _check_git(tracker: Tracker) -> list[Finding]:
+    """What a plain ``git pull`` (or merge, rebase) left: conflicts in the tracker's files,
+    and issues created in two clones under one number (``gitdesk sync`` renumbers them)."""
+    from .sync import clashes
+
+    repo = tracker.repo
+    doing = repo.unfinished()
+    findings = [Finding(path, None, f"unfinished git {doing or 'merge'}: a conflict git could not settle; "
+                        f"abort it (git {doing or 'merge'} --abort), then run gitdesk sync")
+                for path in repo.unmerged()]
+    if doing and not findings:
+        findings.append(Finding(".git", None, f"a git {doing} is in progress (finish or abort it)", True))
+    if doing:
+        return findings  # what HEAD holds is not what it will hold
+    for clash in clashes(tracker):
+        rel = f"{ISSUES_DIR}/{clash.number}"
+        if clash.joined:
+            findings.append(Finding(rel, None, f"#{clash.number} was created here and on {clash.where}, and "
+                                    "a git merge joined the two in one folder: run gitdesk sync, which "
+                                    "gives this clone's the next free number"))
+        else:
+            findings.append(Finding(rel, None, f"#{clash.number} was also created on {clash.where}: the next "
+                                    "gitdesk sync gives this clone's the next free number", True))
     return findings
 
 

@@ -59,10 +59,14 @@ class SyncReport:
     unpushed: int = 0                      # with --no-push: commits the shared branch lacks
     told: list[str] = field(default_factory=list)  # what other clones' syncs decided, from their commits
     followed: list[str] = field(default_factory=list)  # what the outbox did about it (subscribers)
+    joined: int = 0                        # merge commits left out (their commits are replayed)
 
     def lines(self) -> list[str]:
         where = f"{self.remote}/{self.branch}"
         out = [f"fetched {self.fetched} commit{'s' * (self.fetched != 1)} from {where}"] if self.fetched else []
+        if self.joined:
+            out.append(f"left out {self.joined} merge commit{'s' * (self.joined != 1)} (a plain git pull): "
+                       "replayed the commits it joined instead")
         out += [f"#{old} is now #{new}" for old, new in sorted(self.renumbered.items())]
         out += [f"from {where}: {line}" for line in dict.fromkeys(self.told)]
         out += list(dict.fromkeys(self.merged))
@@ -81,10 +85,10 @@ class SyncReport:
 def sync(tracker: "Tracker", push: bool = True) -> SyncReport:
     """Bring this clone and the shared branch together; see the module's text."""
     repo = tracker.repo
-    for state in ("MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "rebase-merge", "rebase-apply"):
-        if (repo.git_dir / state).exists():
-            raise SyncError(f"a git {state.split('_')[0].split('-')[0].lower()} is in progress: finish it or "
-                            "abort it (git merge --abort / git rebase --abort), then run gitdesk sync")
+    doing = repo.unfinished()
+    if doing:
+        raise SyncError(f"a git {doing} is in progress: abort it (git {doing} --abort), then run gitdesk "
+                        "sync, which settles what gitdesk knows how to (two clones' #42 included)")
     shared = repo.upstream()
     if shared is None:
         raise SyncError("no shared repository: add one with `git remote add origin URL` "
@@ -116,6 +120,31 @@ def sync(tracker: "Tracker", push: bool = True) -> SyncReport:
     raise SyncError(f"{remote}/{branch} kept moving while syncing ({ATTEMPTS} tries); run gitdesk sync again")
 
 
+@dataclass(frozen=True)
+class Clash:
+    number: int
+    where: str      # remote/branch
+    joined: bool    # a merge commit (a plain git pull) put both in one folder
+
+
+def clashes(tracker: "Tracker") -> list[Clash]:
+    """Issues this clone created in unshared commits whose number the shared branch also
+    has, as this clone last fetched it (no network): what the next sync renumbers."""
+    repo = tracker.repo
+    shared, ours = repo.upstream(), repo.head()
+    theirs = repo.resolve("refs/remotes/{}/{}".format(*shared)) if shared else None
+    if shared is None or ours is None or theirs is None or theirs == ours:
+        return []
+    base = repo.merge_base(ours, theirs)
+    if base is None or base == ours:
+        return []
+    unshared = repo.commits_between(base, ours)
+    local = [(commit, parents) for commit, parents in unshared if len(parents) == 1]
+    joined = len(local) != len(unshared)
+    mapping = _Replay(repo, base, theirs, local)._renumbering() if local else {}
+    return [Clash(n, "/".join(shared), joined) for n in sorted(mapping)]
+
+
 def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport) -> str:
     """This clone's unshared commits replayed on ``theirs``; the branch and worktree moved
     there; the subscribers (the outbox) told which commits and numbers changed."""
@@ -123,21 +152,25 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport) ->
     base = repo.merge_base(ours, theirs)
     if base is None:
         raise SyncError("this clone and the shared branch have no commit in common")
-    if base == theirs:
+    unshared = repo.commits_between(base, ours)
+    if base == theirs and all(len(parents) == 1 for _, parents in unshared):
         return ours  # nothing new on the shared branch: just push
-    fetched = repo.commits_between(base, theirs)
+    fetched = repo.commits_between(base, theirs) if base != theirs else []
     report.fetched = len(fetched)
     for commit, _ in fetched:  # what another clone's sync decided over this clone's values
         report.told += [line for line in repo.commit_info(commit)[2].splitlines()[1:] if _DECIDED.search(line)]
-    local = repo.commits_between(base, ours)
-    if any(len(parents) != 1 for _, parents in local):
-        raise SyncError("this clone has merge commits the shared branch lacks; gitdesk sync replays "
-                        "plain commits only: push or rebase them with git")
+    # A merge commit (a plain `git pull`) is left out, as `git rebase` does: the commits it
+    # joined are replayed one by one, and a number both sides created is renumbered rather
+    # than settled by however the merge's conflict was resolved.
+    local = [(commit, parents) for commit, parents in unshared if len(parents) == 1]
+    joined = [commit for commit, parents in unshared if len(parents) > 1]
     replay = _Replay(repo, base, theirs, local)
     new = replay.run(report) if local else theirs
     repo.move_to(ours, new)
     report.replayed = len(local)
-    if local:
+    report.joined = len(joined)
+    replay.replaced.update(dict.fromkeys(joined, new))
+    if unshared:
         for subscriber in tracker.subscribers:
             report.followed += subscriber.rewritten(replay.replaced, replay.mapping)
     return new
@@ -196,7 +229,10 @@ class _Replay:
                 found = _ISSUE_PATH.fullmatch(path)
                 if status == "A" and found and found.group(2) == "issue.md":
                     number = int(found.group(1))
-                    if number not in before and number not in created:
+                    # Both sides know an issue of the common history as the same one; but a
+                    # commit made before a plain `git pull` joined the shared history did not.
+                    known = number in before and self.repo.is_ancestor(self.base, commit)
+                    if not known and number not in created:
                         created.append(number)
         taken = shared | ids(self.local[-1][0]) if self.local else shared
         mapping: dict[int, int] = {}

@@ -75,6 +75,8 @@ def parse(text: str, path: str) -> Document:
         text = text[1:]
     if "\x00" in text:
         raise InvalidDocument(path, "binary file (contains NUL bytes), not Markdown")
+    if text.startswith("<<<<<<< "):
+        raise InvalidDocument(path, _CONFLICT, 1)
     if not text.startswith("---\n"):
         raise InvalidDocument(path, "missing frontmatter: the file must begin with a '---' line", 1)
     end = text.find("\n---\n", 3)
@@ -85,10 +87,15 @@ def parse(text: str, path: str) -> Document:
             raise InvalidDocument(path, "frontmatter is not closed by a '---' line", 1)
     source = text[4 : end + 1]
     body = text[end + 5 :]
+    if source.startswith("<<<<<<< ") or "\n<<<<<<< " in source:  # a conflict git left in the fields
+        at = 0 if source.startswith("<<<<<<< ") else source.index("\n<<<<<<< ") + 1
+        raise InvalidDocument(path, _CONFLICT, 2 + source.count("\n", 0, at))
     meta, lines = _load_yaml(source, path, first_line=2)
     return Document(meta, normalize_body(body), lines)
 
 
+_CONFLICT = ("git conflict markers: a merge or rebase left this file half done; abort it "
+             "(git merge --abort or git rebase --abort), then run gitdesk sync")
 MAX_DEPTH = 16  # frontmatter is flat; nesting this deep is an accident or an attack
 
 

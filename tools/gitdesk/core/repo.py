@@ -364,6 +364,19 @@ class Repo:
         out = self.run("merge-base", a, b)
         return out.stdout.strip() or None if out.returncode == 0 else None
 
+    def unfinished(self) -> str | None:
+        """The git operation left half done in this worktree (merge, rebase, cherry-pick)."""
+        for state, name in (("MERGE_HEAD", "merge"), ("REBASE_HEAD", "rebase"), ("rebase-merge", "rebase"),
+                            ("rebase-apply", "rebase"), ("CHERRY_PICK_HEAD", "cherry-pick")):
+            if (self.git_dir / state).exists():
+                return name
+        return None
+
+    def unmerged(self) -> list[str]:
+        """Files with an unresolved conflict (git's index holds both sides)."""
+        out = self.git("ls-files", "-u", "-z")
+        return sorted({item.split("\t", 1)[1] for item in out.split("\0") if "\t" in item})
+
     def is_ancestor(self, commit: str, descendant: str) -> bool:
         """Is ``commit`` in the history of ``descendant`` (or the same commit)?"""
         return self.run("merge-base", "--is-ancestor", commit, descendant).returncode == 0
