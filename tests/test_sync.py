@@ -336,3 +336,79 @@ def test_check_warns_of_a_clash_the_next_sync_will_settle(clones):
            "clone's the next free number" in checked.output
     assert checked.exit_code == 0
     assert a("gitdesk", "check", "--strict", ok=False).exit_code == 1
+
+
+def _same_field(clones, rule: str) -> tuple[Cli, Cli]:
+    """#1 shared under ``sync.same_field: rule``; then a sets priority high and b sets it low
+    (and the status open), and a syncs first."""
+    a = clones("a")
+    with open(a.root / "gitdesk.yml", "a", encoding="utf-8") as handle:
+        handle.write(f"sync:\n  same_field: {rule}\n")
+    git(a.root, "commit", "-q", "-am", f"sync.same_field: {rule}")
+    a("issue", "new", "Mail bounces", "-p", "normal", "-m", "x")
+    sync(a)
+    b = clones("b")
+    a("issue", "set", "1", "priority=high")
+    b("issue", "set", "1", "priority=low", "status=open")
+    sync(a)
+    return a, b
+
+
+def test_same_field_earlier_keeps_the_shared_value_and_names_the_dropped_one(clones):
+    a, b = _same_field(clones, "earlier")
+    lines = sync(b)
+    assert "#1 priority: kept high (on origin/main first); dropped low" in lines
+    assert (shown(b, 1)["priority"], shown(b, 1)["status"]) == ("high", "open")
+    assert "dropped low" in git(b.root, "log", "-1", "--format=%B")
+    assert not [line for line in sync(a) if line.startswith("from origin/main")]  # a's value held
+    assert shown(a, 1)["status"] == "open"
+
+
+def test_same_field_ask_without_a_terminal_stops_and_changes_nothing(clones):
+    _, b = _same_field(clones, "ask")
+    head = git(b.root, "rev-parse", "HEAD")
+    refused = b("gitdesk", "sync", ok=False)
+    assert refused.exit_code == 1
+    assert "Error: #1 priority: changed here (low) and on origin/main (high), and sync.same_field is ask: " \
+           "run gitdesk sync in a terminal to choose" in refused.output
+    assert git(b.root, "rev-parse", "HEAD") == head and shown(b, 1)["priority"] == "low"
+    assert git(b.root, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("answer, kept", [("shared", "high"), ("here", "low")])
+def test_same_field_ask_asks_in_a_terminal(clones, answer, kept):
+    import pty
+    import select
+
+    _, b = _same_field(clones, "ask")
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([str(BIN / "gitdesk"), "-C", str(b.root), "sync"], stdin=follower,
+                            stdout=follower, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 30)
+        assert ready, f"no answer from gitdesk sync: {seen!r}"
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed: the program ended
+            break
+        seen += chunk
+        if seen.endswith(b"[here]: "):
+            os.write(leader, answer.encode() + b"\n")
+    assert proc.wait(timeout=30) == 0, seen
+    os.close(leader)
+    text = seen.decode().replace("\r\n", "\n")
+    assert "#1 priority was changed here and on the shared repository:\n  here:   low\n  shared: high\n" in text
+    dropped = "dropped low" if answer == "shared" else "replaced high"
+    assert f"#1 priority: kept {kept} (chosen in this clone); {dropped}" in text
+    assert shown(b, 1)["priority"] == kept and shown(b, 1)["status"] == "open"
+
+
+def test_a_wrong_sync_rule_is_refused_with_its_name(clones):
+    a = clones("a")
+    with open(a.root / "gitdesk.yml", "a", encoding="utf-8") as handle:
+        handle.write("sync:\n  same_field: sometimes\n")
+    refused = a("gitdesk", "sync", ok=False)
+    assert refused.exit_code != 0
+    assert "gitdesk.yml: sync.same_field: 'sometimes' is not one of later, earlier, ask" in refused.output

@@ -194,6 +194,30 @@ def parse_mail(raw: Any, schema: "Schema", path: str, line: int | None) -> MailS
     return mail
 
 
+SAME_FIELD = ("later", "earlier", "ask")
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """The ``sync:`` block: how ``gitdesk sync`` settles a field both clones changed."""
+
+    same_field: str = "later"   # later: the later sync wins; earlier: the shared value stays; ask
+
+
+def parse_sync(raw: Any, path: str, line: int | None) -> SyncSettings:
+    if raw is None:
+        return SyncSettings()
+    if not isinstance(raw, dict):
+        raise InvalidDocument(path, "sync must be a mapping", line)
+    for key, value in raw.items():
+        if key != "same_field":
+            raise InvalidDocument(path, f"sync.{key}: unknown setting (expected: same_field)", line)
+        if value not in SAME_FIELD:
+            raise InvalidDocument(path, f"sync.same_field: {value!r} is not one of {', '.join(SAME_FIELD)}",
+                                  line)
+    return SyncSettings(**raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     name: str
@@ -204,6 +228,7 @@ class Settings:
     raw: dict[str, Any] = field(compare=False, repr=False, default_factory=dict)
     queue: QueueSettings = QueueSettings()
     sla: SlaSettings = SlaSettings()
+    sync: SyncSettings = SyncSettings()
 
     def find_staff(self, who: str) -> StaffMember | None:
         """A staff member by email, name or email local part (case-insensitive)."""
@@ -286,4 +311,5 @@ def parse_settings(data: dict[str, Any], path: str = SETTINGS_FILE,
         raw=data,
         queue=parse_queue(data.get("queue"), schema, path, lines.get("queue")),
         sla=parse_sla(data.get("sla"), schema, path, lines.get("sla")),
+        sync=parse_sync(data.get("sync"), path, lines.get("sync")),
     )

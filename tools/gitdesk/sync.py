@@ -25,6 +25,7 @@ changing nothing, when such work is in a file the sync must change.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
 ATTEMPTS = 5
 CLAIM = "assignee"  # the one field where the shared side wins a clash
 _ISSUE_PATH = re.compile(r"issues/([1-9][0-9]{0,11})/(.+)")
-_DECIDED = re.compile(r"\(this clone, synced later\); replaced |this clone's take \(.*\) was undone")
+_DECIDED = re.compile(r"\((this clone, synced later|chosen in this clone)\); replaced |"
+                      r"this clone's take \(.*\) was undone")
 _REFERENCE = re.compile(r"(?<![\w#&/])#([1-9][0-9]{0,11})\b")
 
 
@@ -82,8 +84,9 @@ class SyncReport:
         return out
 
 
-def sync(tracker: "Tracker", push: bool = True) -> SyncReport:
-    """Bring this clone and the shared branch together; see the module's text."""
+def sync(tracker: "Tracker", push: bool = True, ask: Ask | None = None) -> SyncReport:
+    """Bring this clone and the shared branch together; see the module's text. ``ask`` is
+    how to ask the user about a field both sides changed, when gitdesk.yml says to ask."""
     repo = tracker.repo
     doing = repo.unfinished()
     if doing:
@@ -95,6 +98,7 @@ def sync(tracker: "Tracker", push: bool = True) -> SyncReport:
                         "(and push once with `git push -u origin main`)")
     remote, branch = shared
     report = SyncReport(remote, branch)
+    rule = Rule(tracker.settings.sync.same_field, f"{remote}/{branch}", ask)
     with tracker.locked():  # no gitdesk command writes while the branch is rewritten
         for attempt in range(1, ATTEMPTS + 1):
             report.attempts = attempt
@@ -104,7 +108,7 @@ def sync(tracker: "Tracker", push: bool = True) -> SyncReport:
             if ours is None:
                 raise SyncError("this clone has no commit yet")
             if theirs is not None and theirs != ours:
-                ours = _catch_up(tracker, ours, theirs, report)
+                ours = _catch_up(tracker, ours, theirs, report, rule)
             if ours == theirs:
                 return report
             if not push:
@@ -145,7 +149,7 @@ def clashes(tracker: "Tracker") -> list[Clash]:
     return [Clash(n, "/".join(shared), joined) for n in sorted(mapping)]
 
 
-def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport) -> str:
+def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, rule: Rule) -> str:
     """This clone's unshared commits replayed on ``theirs``; the branch and worktree moved
     there; the subscribers (the outbox) told which commits and numbers changed."""
     repo = tracker.repo
@@ -164,7 +168,7 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport) ->
     # than settled by however the merge's conflict was resolved.
     local = [(commit, parents) for commit, parents in unshared if len(parents) == 1]
     joined = [commit for commit, parents in unshared if len(parents) > 1]
-    replay = _Replay(repo, base, theirs, local)
+    replay = _Replay(repo, base, theirs, local, rule)
     new = replay.run(report) if local else theirs
     repo.move_to(ours, new)
     report.replayed = len(local)
@@ -177,8 +181,10 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport) ->
 
 
 class _Replay:
-    def __init__(self, repo: Repo, base: str, theirs: str, local: list[tuple[str, list[str]]]):
+    def __init__(self, repo: Repo, base: str, theirs: str, local: list[tuple[str, list[str]]],
+                 rule: Rule | None = None):
         self.repo = repo
+        self.rule = rule or Rule()
         self.base = base
         self.theirs = theirs
         self.local = local
@@ -295,7 +301,9 @@ class _Replay:
             notes.append(f"{target}: changed on both sides; kept this clone's version")
             return oid
         try:
-            merged = merge_documents(parse(base, target), parse(theirs, target), parse(ours, target))
+            label = _label(target)
+            merged = merge_documents(parse(base, target), parse(theirs, target), parse(ours, target),
+                                     lambda key, t, o: self.rule.settle(label, key, t, o))
         except InvalidDocument:
             notes.append(f"{target}: changed on both sides and not readable; kept this clone's version")
             return oid
@@ -304,9 +312,42 @@ class _Replay:
         return self.repo.write_blob(render(doc).encode("utf-8", "surrogateescape"))
 
 
-def merge_documents(base: Document, theirs: Document, ours: Document) -> tuple[Document, list[str]]:
+Settle = Callable[[str, Any, Any], "tuple[Any, str]"]  # (field, theirs, ours) -> (value, what was decided)
+Ask = Callable[[str, str, Any, Any], bool]  # (#12, field, shared value, this clone's) -> keep this clone's?
+
+
+class Rule:
+    """How a field both sides changed is settled (gitdesk.yml ``sync.same_field``): ``later``
+    keeps this clone's value (it syncs later: last writer wins), ``earlier`` keeps the shared
+    one, ``ask`` asks through ``ask`` (and stops the sync, changing nothing, without one).
+    Whatever loses is named in the replayed commit's message."""
+
+    def __init__(self, name: str = "later", where: str = "the shared repository", ask: Ask | None = None):
+        self.name, self.where, self.ask = name, where, ask
+
+    def settle(self, label: str, key: str, theirs: Any, ours: Any) -> tuple[Any, str]:
+        t, o = ("the shared text", "this clone's text") if key == "description" else (_show(theirs), _show(ours))
+        name = self.name
+        if name == "ask":
+            if self.ask is None:
+                raise SyncError(f"{label} {key}: changed here ({o}) and on {self.where} ({t}), and "
+                                "sync.same_field is ask: run gitdesk sync in a terminal to choose, or set "
+                                "sync.same_field to later or earlier (nothing was changed)")
+            if self.ask(label, key, theirs, ours):
+                return ours, f"{key}: kept {o} (chosen in this clone); replaced {t}"
+            return theirs, f"{key}: kept {t} (chosen in this clone); dropped {o}"
+        if name == "earlier":
+            return theirs, f"{key}: kept {t} (on {self.where} first); dropped {o}"
+        return ours, f"{key}: kept {o} (this clone, synced later); replaced {t}"
+
+
+def merge_documents(base: Document, theirs: Document, ours: Document,
+                    settle: Settle | None = None) -> tuple[Document, list[str]]:
     """Three-way merge of frontmatter key by key and of the body as a whole. Where both sides
-    changed the same thing differently, ours wins and the lost value is described."""
+    changed the same thing differently, ``settle`` decides (by default this clone's value
+    wins) and says what it decided; a claim (``assignee``) always keeps the shared one."""
+    if settle is None:
+        settle = lambda key, t, o: Rule().settle("", key, t, o)  # noqa: E731
     lost: list[str] = []
     meta: dict[str, Any] = {}
     keys = list(theirs.meta) + [k for k in ours.meta if k not in theirs.meta]
@@ -323,8 +364,8 @@ def merge_documents(base: Document, theirs: Document, ours: Document) -> tuple[D
             lost.append(f"is taken by {_show(t)} (on the shared repository first); this clone's "
                         f"take ({_show(o)}) was undone")
         else:
-            value = o
-            lost.append(f"{key}: kept {_show(o)} (this clone, synced later); replaced {_show(t)}")
+            value, what = settle(key, t, o)
+            lost.append(what)
         if value is not None or key in ours.meta and key in theirs.meta:
             meta[key] = value
     if ours.body == base.body:
@@ -332,8 +373,8 @@ def merge_documents(base: Document, theirs: Document, ours: Document) -> tuple[D
     elif theirs.body in (base.body, ours.body):
         body = ours.body
     else:
-        body = ours.body
-        lost.append("description: kept this clone's text; the other one is in the shared history")
+        body, what = settle("description", theirs.body, ours.body)
+        lost.append(what + " (both are in the history)")
     return Document(meta, body), lost
 
 

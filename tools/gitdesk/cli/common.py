@@ -185,3 +185,23 @@ def filter_options(command):
     for option in reversed(_FILTERS):
         command = option(command)
     return command
+
+
+def ask_in_terminal():
+    """For ``gitdesk sync`` under ``sync.same_field: ask``: a question on the terminal when
+    there is one (None otherwise, and sync stops, changing nothing, to say so)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return None
+
+    def ask(label: str, key: str, theirs: Any, ours: Any) -> bool:
+        def shown(value: Any) -> str:
+            text = clean("(none)" if value is None else value)
+            return text if "\n" not in text else "\n    " + text.replace("\n", "\n    ")
+
+        click.echo(f"{label} {key} was changed here and on the shared repository:")
+        click.echo(f"  here:   {shown(ours)}")
+        click.echo(f"  shared: {shown(theirs)}")
+        answer = click.prompt("Keep which", type=click.Choice(["here", "shared"]), default="here")
+        return answer == "here"
+
+    return ask

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import clean, get_tracker, json_option, print_json, root_group, run_program
+from .common import ask_in_terminal, clean, get_tracker, json_option, print_json, root_group, run_program
 from .mail import mail_group
 from .report import report_cmd
 
@@ -126,7 +126,7 @@ def sync_cmd(ctx, no_push):
     someone pushed meanwhile."""
     from ..sync import sync
 
-    report = sync(get_tracker(ctx), push=not no_push)
+    report = sync(get_tracker(ctx), push=not no_push, ask=ask_in_terminal())
     for line in report.lines():
         click.echo(clean(line))
 

@@ -10,7 +10,7 @@ from ..issues.query import IssueQuery
 from ..issues.queue import QueueItem, load_queue, next_free, select, sla_now
 from ..queueconfig import format_duration
 from ..timeutil import now
-from .common import clean, color_status, get_tracker, json_option, print_json, table
+from .common import ask_in_terminal, clean, color_status, get_tracker, json_option, print_json, table
 
 
 def _which_options(func):
@@ -136,7 +136,7 @@ def _synced_claim(ctx, tracker, issue):
     from ..sync import sync
 
     mine = issue.assignee
-    report = sync(tracker)
+    report = sync(tracker, ask=ask_in_terminal())
     for line in report.lines():
         click.echo(clean(line), err=True)
     number = report.renumbered.get(issue.id, issue.id)
