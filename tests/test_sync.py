@@ -5,12 +5,15 @@ What is proved: the first push and a plain catch-up; two clones that both made #
 end with #1 and #2, the later one told "#1 is now #2", its folder, comments, references and
 commit messages moved along, and nothing renumbered that was pushed before; comments on one
 issue from both clones all survive, even two written in the same second; different fields
-changed in two clones both survive; the same field takes the later sync's value and the
-commit message names the value it replaced; someone pushing between fetch and push makes
-sync try again; uncommitted work is kept; and a seeded random schedule of new, comment, set,
-close, take and sync across three clones (GITDESK_SYNC_CLONES, _STEPS and _SEEDS make it
-larger) ends with every clone equal, every comment present once,
-no id used twice, every pushed id keeping its issue, and `gitdesk check` clean.
+changed in two clones both survive; the same field follows sync.same_field (the later
+sync's value by default, the shared one, or the user's choice on a terminal) and the commit
+message names the value that lost; someone pushing between fetch and push makes sync try
+again; uncommitted work is kept; what a plain `git pull` leaves (a stopped merge or rebase,
+a merge commit joining two #1s) is pointed out by check and repaired by sync; and a seeded
+random schedule of new, comment, set, close, take, sync and the odd plain `git pull`
+across three clones (GITDESK_SYNC_CLONES, _STEPS and _SEEDS make it larger) ends with
+every clone equal, every comment present once, no id used twice, every pushed id keeping
+its issue, and `gitdesk check` clean.
 """
 
 from __future__ import annotations
@@ -193,6 +196,10 @@ def test_a_random_schedule_across_clones_loses_nothing(clones, seed):
                 takers.setdefault(mine[number], set()).add(f"{name}@example.com")
         elif roll < 0.75:
             cli("issue", "close", str(rng.choice(sorted(mine))), ok=False)
+        elif roll < 0.79:  # someone uses a plain git pull: merged, or stopped and aborted
+            if _pull(cli, "--no-rebase").returncode != 0:
+                git(cli.root, "merge", "--abort")
+                events.append(f"{name}: git pull stopped")
         else:
             events += [line for line in sync(cli) if " is now #" in line or "kept" in line]
             pushed.update(titles(cli))
@@ -200,6 +207,10 @@ def test_a_random_schedule_across_clones_loses_nothing(clones, seed):
         for cli in people.values():
             events += [line for line in sync(cli) if " is now #" in line or "kept" in line]
     replay = f"seed {seed}: {len(made)} issues, {len(comments)} comments, {events}"  # to replay a failure
+    print(f"seed {seed}: {len(made)} issues, {len(comments)} comments, "  # shown with pytest -s
+          f"{sum(' is now #' in e for e in events)} renumbered, {sum('kept' in e for e in events)} "
+          f"same-field or claim lines, {sum('git pull stopped' in e for e in events)} pulls stopped, "
+          f"{sum(len(t) for t in takers.values())} takes")
     heads = {git(cli.root, "rev-parse", "HEAD") for cli in people.values()}
     assert len(heads) == 1, replay
     final = titles(people["a"])
