@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 
 from conftest import Cli, git
-from test_mail_out import CAROL, DAVE, configure, inbound, ingest, queue, send, signer, sink  # noqa: F401
-from test_sync import clones, sync  # noqa: F401
+from test_mail_out import CAROL, DAVE, EVE, configure, inbound, ingest, queue, send, signer, sink  # noqa: F401
+from test_sync import clones, sync, titles  # noqa: F401
 
 BOB = "bob@example.com"
 HELD = "0 sent, 0 deferred, 0 failed, 0 waiting for their retry time, {} waiting until gitdesk sync " \
@@ -27,6 +27,14 @@ def _desk(clones, sink, **mail) -> tuple[Cli, Cli]:  # noqa: F811
     sync(a)
     sync(b)
     return a, b
+
+
+def _replies_reach(cli: Cli, mail, who: str, number: int):
+    """The mail's Reply-To is signed, by this clone's key, for ``who`` and ticket ``number``."""
+    sign = signer(cli.root)
+    token = sign.parse_reply_address(mail.msg["Reply-To"].addresses[0].addr_spec)
+    assert token.issue == number and sign.verify_reply(token, who)
+    return sign
 
 
 def test_a_ticket_number_is_mailed_only_once_it_is_pushed_and_says_the_number_it_ended_with(
@@ -51,9 +59,7 @@ def test_a_ticket_number_is_mailed_only_once_it_is_pushed_and_says_the_number_it
     assert receipt["Subject"] == "[#2] Your request was received"
     assert "Your request is ticket #2;" in receipt.body and "#1" not in receipt.body
     assert receipt["X-Gitdesk-Ticket"] == "2"
-    sign = signer(a.root)
-    token = sign.parse_reply_address(receipt.msg["Reply-To"].addresses[0].addr_spec)
-    assert token.issue == 2 and sign.verify_reply(token, CAROL)
+    sign = _replies_reach(a, receipt, CAROL, 2)
     assert sign.issue_of_message_id(receipt["Message-ID"].strip("<>"), CAROL) == 2
     assert f"<{sign.thread_id(2)}>" in receipt["References"]
     assert receipt["Message-ID"] in {f"<{e['message_id']}>" for e in queue(a.root, "sent")}
@@ -121,3 +127,56 @@ def test_mail_about_a_change_sync_left_out_is_not_sent_and_says_why(clones, sink
     assert [f["to"] for f in failed] == [[BOB]]
     assert "left out the change it reports" in failed[0]["last_error"]
     assert sink.received == []
+
+
+def test_one_mailer_clone_mails_what_was_done_in_the_other_clones(clones, sink, tmp_path):  # noqa: F811
+    """mail.send_from: mailer. The gateway's clone (git config gitdesk.mailer true) sends all
+    the desk's mail, signed with its own key; a contractor's clone sends none. What Bob does
+    in his clone (a public reply, an internal note, closing) reaches the customer from the
+    mailer after both synced, and her answer comes back to the ticket."""
+    g, c = clones("g"), clones("c")
+    configure(g.root, sink.port, send_from="mailer")
+    git(g.root, "config", "gitdesk.mailer", "true")
+    sync(g)
+    sync(c)
+    ingest(g, tmp_path, inbound())
+    sync(g)
+    assert send(g).startswith("3 sent,")                      # Carol's receipt, Alice and Bob
+    sink.take()
+    sync(c)
+
+    bob = {"GITDESK_USER": f"Bob Builder <{BOB}>"}
+    c("issue", "comment", "1", "-m", "Restarted nginx; the site is back.", env=bob)
+    c("issue", "comment", "1", "--internal", "-m", "The disk was full again.", env=bob)
+    c("issue", "new", "Imported by hand", "--customer", DAVE, "-m", "x", env=bob)
+    assert not list((c.root / ".gitdesk" / "outbox" / "queue").glob("*.json"))   # c sends nothing
+    sync(c)
+    lines = sync(g)
+    assert "queued 2 mail(s) about changes made in other clones" in lines, lines
+    assert send(g).startswith("2 sent,")
+    answer = sink.one(CAROL)
+    assert answer["Subject"] == "[#1] Site is down"
+    assert "Restarted nginx; the site is back." in answer.body and "disk was full" not in answer.body
+    assert answer["From"] == "Shared Desk <support@desk.example.com>"
+    _replies_reach(g, answer, CAROL, 1)
+    assert sink.one(DAVE)["Subject"] == "[#2] Imported by hand"  # opened for Dave by Bob
+    sink.take()
+
+    reply = inbound(subject="Re: [#1] Site is down", body="Thanks, all good.", mid="<m5@customer.example>",
+                    to=answer.msg["Reply-To"].addresses[0].addr_spec,
+                    headers=(f"In-Reply-To: {answer['Message-ID']}",))
+    assert (ingest(g, tmp_path, reply)["action"], 1) == ("comment", 1)
+
+    c("issue", "close", "1", env=bob)
+    archive = tmp_path / "old.mbox"                           # an import is never announced
+    archive.write_bytes(b"From eve@other.example Mon Mar  2 08:00:00 2026\n"
+                        + inbound(sender=f"Eve <{EVE}>", mid="<old1@other.example>").replace(b"\r\n", b"\n"))
+    c("gitdesk", "import", "mbox", str(archive), env=bob)
+    sync(c)
+    assert "queued 1 mail(s) about changes made in other clones" in sync(g)
+    send(g)
+    closed = sink.one(CAROL)
+    assert "Bob Builder changed ticket #1:\n\nStatus: new -> closed\n" in closed.body
+    assert sink.to(EVE) == [] and titles(g)[3] == "Site is down"
+    assert sync(g) == ["up to date with origin/main"]          # each change is mailed once
+    assert send(g).startswith("0 sent,")

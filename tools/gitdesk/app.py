@@ -22,8 +22,15 @@ class _Outbox:
     def __init__(self, tracker: "Tracker"):
         self.tracker = tracker
 
+    def _role(self) -> str:
+        """'every': each clone mails its own changes; else this clone is the 'mailer' (it
+        mails everyone's changes) or 'silent' (mail.send_from: mailer, and not the one)."""
+        if self.tracker.settings.mail.send_from != "mailer":
+            return "every"
+        return "mailer" if self.tracker.repo.config_flag("gitdesk.mailer") else "silent"
+
     def prepare(self, change: "Change") -> "Pending | None":
-        if not any(getattr(event, "notify", False) for event in change.events):
+        if not any(getattr(event, "notify", False) for event in change.events) or self._role() == "silent":
             return None
         from .mail.notify import AckLog, notices
 
@@ -42,6 +49,22 @@ class _Outbox:
         from .mail.outbox import follow_sync
 
         return follow_sync(self.tracker, commits, renumbered)
+
+    def fetched(self, commits: list[tuple[str, str]]) -> list[str]:
+        """As the mailer: mail about what was done in other clones, as if done here. Not
+        about imports, nor mail that came in elsewhere (run the gateway in the mailer)."""
+        if not commits or self._role() != "mailer":
+            return []
+        from .issues.history import events_in_commit
+        from .mail.notify import AckLog, notices
+        from .mail.spooler import queue_now
+
+        acks = AckLog(self.tracker.local_dir)
+        queued = 0
+        for commit, parent in commits:
+            events = [e for e in events_in_commit(self.tracker, commit, parent) if e.via not in ("import", "email")]
+            queued += queue_now(self.tracker, notices(self.tracker, events, acks), acks, commit)
+        return [f"queued {queued} mail(s) about changes made in other clones"] if queued else []
 
 
 class Tracker(core.Tracker):

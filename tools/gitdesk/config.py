@@ -131,6 +131,7 @@ class MailSettings:
     public_issue_replies: str = "internal"  # a participant's mail to a public issue: internal or public
     retry_hours: float = 48.0
     wait_for_push: bool = True       # in a shared clone, mail waits until its change is pushed
+    send_from: str = "every-clone"   # or mailer: only the clone marked gitdesk.mailer sends, for all
 
     @property
     def domain(self) -> str:
@@ -141,7 +142,7 @@ class MailSettings:
         return self.address.rpartition("@")[0].lower()
 
 
-_MAIL_CHOICES = {"smtp_tls": ("none", "starttls", "ssl"), "notify_staff": ("all", "assignee", "none"),
+_MAIL_CHOICES = {"smtp_tls": ("none", "starttls", "ssl"), "send_from": ("every-clone", "mailer"), "notify_staff": ("all", "assignee", "none"),
                  "staff_replies": ("public", "internal"), "public_issue_replies": ("internal", "public")}
 
 

@@ -174,9 +174,10 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
     report.replayed = len(local)
     report.joined = len(joined)
     replay.replaced.update(dict.fromkeys(joined, new))
-    if unshared:
-        for subscriber in tracker.subscribers:
+    for subscriber in tracker.subscribers:
+        if unshared:
             report.followed += subscriber.rewritten(replay.replaced, replay.mapping)
+        report.followed += subscriber.fetched([(c, parents[0]) for c, parents in fetched if len(parents) == 1])
     return new
 
 

@@ -364,6 +364,10 @@ class Repo:
         out = self.run("merge-base", a, b)
         return out.stdout.strip() or None if out.returncode == 0 else None
 
+    def config_flag(self, key: str) -> bool:
+        """A true/false setting of git's config (``git config --bool``); false when unset."""
+        return self.git("config", "--bool", "--get", key, check=False).strip() == "true"
+
     def unfinished(self) -> str | None:
         """The git operation left half done in this worktree (merge, rebase, cherry-pick)."""
         for state, name in (("MERGE_HEAD", "merge"), ("REBASE_HEAD", "rebase"), ("rebase-merge", "rebase"),

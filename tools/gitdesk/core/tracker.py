@@ -50,6 +50,11 @@ class Subscriber(Protocol):
         commit was left out) and issues renumbered; what was done about it, to report."""
         ...
 
+    def fetched(self, commits: list[tuple[str, str]]) -> list[str]:
+        """Commits made in other clones arrived ((commit, parent), oldest first); what was
+        done about them, to report."""
+        ...
+
 
 def find_root(start: Path | str | None = None) -> Path:
     """The nearest folder holding gitdesk.yml, from ``start``, GITDESK_DIR or the cwd upwards."""

@@ -249,16 +249,21 @@ def apply_assignments(tracker: Tracker, issue: Issue,
             raise InvalidValue(f"visibility: {value!r} is not public or private")
         else:
             setattr(updated, name, value or (None if name in ("customer", "resolution") else ""))
+    return updated, field_changes(issue, updated, schema.fields)
+
+
+def field_changes(before: Issue, after: Issue, custom: Iterable[str]) -> list[str]:
+    """'status: open -> closed' for each settable field, then each ``custom`` one, that differs."""
     diffs = []
     for name in SETTABLE:
-        old, new = getattr(issue, name), getattr(updated, name)
+        old, new = getattr(before, name), getattr(after, name)
         if old != new:
             diffs.append(f"{name}: {_describe(old)} -> {_describe(new)}")
-    for name in schema.fields:
-        old, new = issue.fields.get(name), updated.fields.get(name)
+    for name in custom:
+        old, new = before.fields.get(name), after.fields.get(name)
         if old != new:
             diffs.append(f"{name}: {_describe(old)} -> {_describe(new)}")
-    return updated, diffs
+    return diffs
 
 
 def update_issue(change: Change, issue: Issue, assignments: Sequence[tuple[str, str, str]],

@@ -26,6 +26,22 @@ def prepare(tracker: "Tracker", found: "list[Notice]", acks: AckLog) -> Spooled 
     """Outbox entries for the notices a change calls for (``notify.notices``)."""
     if not found:
         return None
+    spooled = spool(tracker, _entries(tracker, found, requires=True))
+    spooled.on_commit.append(acks.save)
+    return spooled
+
+
+def queue_now(tracker: "Tracker", found: "list[Notice]", acks: AckLog, commit: str) -> int:
+    """Queue the notices for a change another clone made and this one fetched (``commit``):
+    it is committed already, so the entries go straight to the queue. Returns how many."""
+    entries = _entries(tracker, found, requires=False)
+    if entries:
+        spool(tracker, entries).commit(commit)
+        acks.save()
+    return len(entries)
+
+
+def _entries(tracker: "Tracker", found: "list[Notice]", requires: bool) -> list[dict]:
     signer = Signer(load_secret(tracker.local_dir), tracker.settings.mail.address)
     entries = []
     threads: dict[int, tuple[str | None, str | None]] = {}
@@ -38,15 +54,15 @@ def prepare(tracker: "Tracker", found: "list[Notice]", acks: AckLog) -> Spooled 
         except UnsafeMessage as err:  # never sent; the change itself goes on
             print(f"warning: mail not sent ({describe(notice)}): {err}", file=sys.stderr)
             continue
-        rel = (tracker.issues.comment_path(issue.id, notice.comment.id) if notice.comment
-               else issue.path)
-        requires = {rel: blob_id((tracker.root / rel).read_bytes())}
+        needs = {}
+        if requires:  # the file the change wrote, which crash recovery looks for in git
+            rel = (tracker.issues.comment_path(issue.id, notice.comment.id) if notice.comment
+                   else issue.path)
+            needs = {rel: blob_id((tracker.root / rel).read_bytes())}
         envelope_from = "" if notice.kind == ACK else tracker.settings.mail.address
         entries.append(new_entry(msg.as_bytes(), [notice.recipient], envelope_from,
-                                 str(msg["Message-ID"]).strip("<>"), issue.id, notice.kind, requires))
-    spooled = spool(tracker, entries)
-    spooled.on_commit.append(acks.save)
-    return spooled
+                                 str(msg["Message-ID"]).strip("<>"), issue.id, notice.kind, needs))
+    return entries
 
 
 def _thread(tracker: "Tracker", issue: "Issue") -> tuple[str | None, str | None]:
