@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo test lint install install-test clean
-.PHONY: bench bench-scale bench-site bench-mail bench-search
+.PHONY: bench bench-scale bench-site bench-mail bench-search bench-sync
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench-mail: install
 
 bench-search: install
 	$(BIN)/python benchmarks/search/run.py $(BENCH_ARGS)
+
+bench-sync: install
+	$(BIN)/python benchmarks/sync/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf site site-staff .pytest_cache

@@ -113,16 +113,17 @@ def test_fields_merge_and_the_same_field_keeps_the_later_value_and_says_so(clone
     a("issue", "new", "Mail bounces", "-p", "normal", "-m", "x")
     sync(a)
     b = clones("b")
-    a("issue", "set", "1", "priority=high", "labels+=mail")
-    b("issue", "set", "1", "priority=low", "status=open")
+    a("issue", "set", "1", "priority=high", "labels+=mail,dns")
+    b("issue", "set", "1", "priority=low", "status=open", "labels+=urgent")
     sync(a)
     lines = sync(b)
     assert "#1 priority: kept low (this clone, synced later); replaced high" in lines
     issue = shown(b, 1)
-    assert (issue["priority"], issue["status"], issue["labels"]) == ("low", "open", ["mail"])
-    assert "replaced high" in git(b.root, "log", "-1", "--format=%B")
-    told = sync(a)  # the clone whose value lost hears of it
-    assert "from origin/main: #1 priority: kept low (this clone, synced later); replaced high" in told
+    assert (issue["priority"], issue["status"], issue["labels"]) == ("low", "open", ["mail", "dns", "urgent"])
+    assert "#1 priority: kept low (synced later by alice@example.com); replaced high" \
+        in git(b.root, "log", "-1", "--format=%B")
+    told = sync(a)  # the other clones hear of it, with who decided
+    assert "from origin/main: #1 priority: kept low (synced later by alice@example.com); replaced high" in told
     assert shown(a, 1)["priority"] == "low"
 
 
@@ -373,6 +374,17 @@ def test_same_field_earlier_keeps_the_shared_value_and_names_the_dropped_one(clo
     assert "dropped low" in git(b.root, "log", "-1", "--format=%B")
     assert not [line for line in sync(a) if line.startswith("from origin/main")]  # a's value held
     assert shown(a, 1)["status"] == "open"
+
+
+def test_a_change_that_lost_every_field_leaves_no_commit(clones):
+    """Under `earlier`, b's only change (priority low) loses: no commit claiming it is pushed,
+    and sync says what was dropped."""
+    a, b = _same_field(clones, "earlier")
+    git(b.root, "reset", "-q", "--hard", "HEAD~1")            # b changes the priority only, later
+    b("issue", "set", "1", "priority=low", env={"GITDESK_NOW": "2026-03-02T11:00:00Z"})
+    lines = sync(b)
+    assert lines[1:] == ["#1 priority: kept high (on origin/main first); dropped low", "up to date with origin/main"]
+    assert git(b.root, "rev-parse", "HEAD") == git(b.root, "rev-parse", "origin/main")
 
 
 def test_same_field_ask_without_a_terminal_stops_and_changes_nothing(clones):

@@ -34,9 +34,10 @@ def check(tracker: Tracker) -> list[Finding]:
         _ = tracker.settings  # a broken gitdesk.yml is the only finding that matters
     except GitdeskError as err:
         return [Finding("gitdesk.yml", getattr(err, "line", None), getattr(err, "reason", str(err)))]
-    findings += _check_git(tracker)
-    findings += _check_issues(tracker)
-    findings += _check_kb(tracker)
+    from_git = _check_git(tracker)
+    conflicted = {f.path for f in from_git if not f.warning}  # one finding per conflicted file
+    findings += from_git
+    findings += [f for f in _check_issues(tracker) + _check_kb(tracker) if f.path not in conflicted]
     return findings
 
 

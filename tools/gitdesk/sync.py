@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 ATTEMPTS = 5
 CLAIM = "assignee"  # the one field where the shared side wins a clash
 _ISSUE_PATH = re.compile(r"issues/([1-9][0-9]{0,11})/(.+)")
-_DECIDED = re.compile(r"\((this clone, synced later|chosen in this clone)\); replaced |"
-                      r"this clone's take \(.*\) was undone")
+# What another clone's sync decided against a value that came from the shared side:
+_DECIDED = re.compile(r"\((synced later|chosen) by [^)]*\); replaced |a later take \(.*\) was undone")
 _REFERENCE = re.compile(r"(?<![\w#&/])#([1-9][0-9]{0,11})\b")
 
 
@@ -215,8 +215,8 @@ class _Replay:
                     target = self._beside(parent, target, oid, notes)
                 changes[target] = (mode, oid)
             text = renumber_text(message, self.mapping)
-            if notes:
-                text += "\n\n" + "\n".join(notes)
+            if notes:  # printed for this clone; recorded for everyone, naming whose value it was
+                text += "\n\n" + "\n".join(_recorded(note, author.email) for note in notes)
                 report.merged += notes
             made = self.repo.make_commit(parent, changes, text, author, date)
             self.replaced[commit] = made if made != parent else None
@@ -229,18 +229,19 @@ class _Replay:
         def ids(commit: str) -> set[int]:
             return {int(n) for n in self.repo.names(commit, "issues") if n.isdigit() and n[0] != "0"}
 
+        added = [(commit, int(found.group(1))) for commit, _ in self.local
+                 for status, _, _, path in self.changes[commit]
+                 if status == "A" and (found := _ISSUE_PATH.fullmatch(path)) and found.group(2) == "issue.md"]
+        if not added:
+            return {}  # no new issue here: nothing to compare (three tree reads saved)
         shared, before = ids(self.theirs), ids(self.base)
         created: list[int] = []
-        for commit, _ in self.local:
-            for status, _, _, path in self.changes[commit]:
-                found = _ISSUE_PATH.fullmatch(path)
-                if status == "A" and found and found.group(2) == "issue.md":
-                    number = int(found.group(1))
-                    # Both sides know an issue of the common history as the same one; but a
-                    # commit made before a plain `git pull` joined the shared history did not.
-                    known = number in before and self.repo.is_ancestor(self.base, commit)
-                    if not known and number not in created:
-                        created.append(number)
+        for commit, number in added:
+            # Both sides know an issue of the common history as the same one; but a commit
+            # made before a plain `git pull` joined the shared history did not.
+            known = number in before and self.repo.is_ancestor(self.base, commit)
+            if not known and number not in created:
+                created.append(number)
         taken = shared | ids(self.local[-1][0]) if self.local else shared
         mapping: dict[int, int] = {}
         free = max(taken, default=0) + 1
@@ -303,13 +304,16 @@ class _Replay:
             return oid
         try:
             label = _label(target)
-            merged = merge_documents(parse(base, target), parse(theirs, target), parse(ours, target),
-                                     lambda key, t, o: self.rule.settle(label, key, t, o))
+            shared = parse(theirs, target)
+            doc, lost = merge_documents(parse(base, target), shared, parse(ours, target),
+                                        lambda key, t, o: self.rule.settle(label, key, t, o),
+                                        "text" if target.startswith("kb/") else "description")
         except InvalidDocument:
             notes.append(f"{target}: changed on both sides and not readable; kept this clone's version")
             return oid
-        doc, lost = merged
         notes += [f"{_label(target)} {what}" for what in lost]
+        if doc.body == shared.body and _but_updated(doc.meta) == _but_updated(shared.meta):
+            return now[1]  # nothing of this clone's change is left: the file stays as shared
         return self.repo.write_blob(render(doc).encode("utf-8", "surrogateescape"))
 
 
@@ -327,7 +331,8 @@ class Rule:
         self.name, self.where, self.ask = name, where, ask
 
     def settle(self, label: str, key: str, theirs: Any, ours: Any) -> tuple[Any, str]:
-        t, o = ("the shared text", "this clone's text") if key == "description" else (_show(theirs), _show(ours))
+        t, o = (("the shared text", "this clone's text") if key in ("description", "text")
+                else (_show(theirs), _show(ours)))
         name = self.name
         if name == "ask":
             if self.ask is None:
@@ -343,7 +348,7 @@ class Rule:
 
 
 def merge_documents(base: Document, theirs: Document, ours: Document,
-                    settle: Settle | None = None) -> tuple[Document, list[str]]:
+                    settle: Settle | None = None, body_name: str = "description") -> tuple[Document, list[str]]:
     """Three-way merge of frontmatter key by key and of the body as a whole. Where both sides
     changed the same thing differently, ``settle`` decides (by default this clone's value
     wins) and says what it decided; a claim (``assignee``) always keeps the shared one."""
@@ -358,6 +363,8 @@ def merge_documents(base: Document, theirs: Document, ours: Document,
             value = t
         elif t == b or t == o:
             value = o
+        elif isinstance(t, list) and isinstance(o, list) and isinstance(b, (list, type(None))):
+            value = _merge_list(b or [], t, o)  # labels, cc, kb: both sides' edits apply
         elif key == "updated":
             value = max(t, o, key=str)
         elif key == CLAIM:  # a claim is first come, first served: the shared one holds
@@ -374,9 +381,24 @@ def merge_documents(base: Document, theirs: Document, ours: Document,
     elif theirs.body in (base.body, ours.body):
         body = ours.body
     else:
-        body, what = settle("description", theirs.body, ours.body)
+        body, what = settle(body_name, theirs.body, ours.body)
         lost.append(what + " (both are in the history)")
     return Document(meta, body), lost
+
+
+def _recorded(note: str, who: str) -> str:
+    """A decision as the commit message records it, read in other clones: 'this clone' is
+    the one that synced, named by the replayed commit's author."""
+    for mine, theirs in (("(this clone, synced later)", f"(synced later by {who})"),
+                         ("(chosen in this clone)", f"(chosen by {who})"),
+                         ("this clone's take", "a later take"), ("this clone's", f"{who}'s")):
+        note = note.replace(mine, theirs)
+    return note
+
+
+def _merge_list(base: list, theirs: list, ours: list) -> list:
+    """Both sides' additions and removals: theirs, less what ours removed, plus what ours added."""
+    return [x for x in theirs if x in ours or x not in base] + [x for x in ours if x not in base and x not in theirs]
 
 
 def renumber_text(text: str, mapping: dict[int, int]) -> str:
@@ -386,13 +408,17 @@ def renumber_text(text: str, mapping: dict[int, int]) -> str:
     return _REFERENCE.sub(lambda m: f"#{mapping.get(int(m.group(1)), int(m.group(1)))}", text)
 
 
+def _but_updated(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k != "updated"}
+
+
 def _label(path: str) -> str:
     found = _ISSUE_PATH.fullmatch(path)
     return f"#{found.group(1)}" if found else path
 
 
 def _show(value: Any) -> str:
-    text = str(value) if value is not None else "(none)"
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value) if value is not None else "(none)"
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -142,6 +142,11 @@ def status_cmd(ctx, as_json):
     counts = data["counts"]
     click.echo(f"outbox: {counts['queue']} queued, {counts['failed']} failed, {counts['sent']} sent "
                f"(kept 30 days); quarantine: {data['quarantined']} message(s)")
+    if data["role"] == "silent":
+        click.echo("this clone sends no mail (mail.send_from: mailer): the clone with "
+                   "`git config gitdesk.mailer true` sends it, after gitdesk sync")
+    elif data["role"] == "mailer":
+        click.echo("this clone is the mailer: it sends the mail about every clone's changes it syncs")
     if data["held"]:
         click.echo(f"{data['held']} queued mail(s) wait until their change is on {data['shared']} "
                    "(gitdesk sync); a ticket's number may still change until then")

@@ -146,6 +146,7 @@ def follow_sync(tracker: "Tracker", commits: dict[str, str | None], renumbered: 
     root = outbox_dir(tracker)
     signer = None
     told: list[str] = []
+    moved: dict[tuple[int, int], int] = {}  # (old, new) -> how many mails now say new
     for path in sorted((root / "queue").glob("*.json")):
         entry = _read(path)
         if not isinstance(entry, dict) or entry.get("commit") not in commits:
@@ -178,8 +179,10 @@ def follow_sync(tracker: "Tracker", commits: dict[str, str | None], renumbered: 
                 entry["message_id"] = str(msg["Message-ID"]).strip().strip("<>")
                 if isinstance(issue, int) and issue in renumbered:
                     entry["issue"] = renumbered[issue]
-                    told.append(f"{what} now says #{renumbered[issue]}")
+                    moved[issue, renumbered[issue]] = moved.get((issue, renumbered[issue]), 0) + 1
         _write(path, entry)
+    told += [f"{n} waiting mail{'s' * (n != 1)} about #{old} now say{'s' * (n == 1)} #{new}"
+             for (old, new), n in sorted(moved.items())]
     return told
 
 
@@ -476,4 +479,7 @@ def status(tracker: "Tracker") -> dict[str, Any]:
             waiting.append({"name": path.name, "to": entry.get("to"), "next_try": entry.get("next_try"),
                             "error": entry.get("last_error"), "attempts": entry.get("attempts")})
     where = "/".join(shared.where) if shared.where else None
-    return {"counts": counts, "failed": failed, "retrying": waiting, "held": held, "shared": where}
+    role = None
+    if tracker.settings.mail.send_from == "mailer":
+        role = "mailer" if tracker.repo.config_flag("gitdesk.mailer") else "silent"
+    return {"counts": counts, "failed": failed, "retrying": waiting, "held": held, "shared": where, "role": role}
