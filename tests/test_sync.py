@@ -435,3 +435,52 @@ def test_a_wrong_sync_rule_is_refused_with_its_name(clones):
     refused = a("gitdesk", "sync", ok=False)
     assert refused.exit_code != 0
     assert "gitdesk.yml: sync.same_field: 'sometimes' is not one of later, earlier, ask" in refused.output
+
+
+def test_a_post_merge_comment_stays_with_the_issue_the_merge_kept(clones):
+    """a resolved the clash by keeping the shared #1 (b's), then commented on #1 meaning b's
+    ticket. Sync gives a's own ticket #2 and leaves that later comment on #1."""
+    a, b = _both_made_1(clones)
+    assert _pull(a, "--no-rebase").returncode != 0
+    git(a.root, "checkout", "--theirs", "--", "issues")
+    git(a.root, "add", "-A", "issues")
+    git(a.root, "-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "-q", "--no-edit")
+    a("issue", "comment", "1", "-m", "About b's ticket, after the merge.", env={"GITDESK_NOW": "2026-03-02T11:00:00Z"})
+    assert sync(a)[:2] == ["left out 1 merge commit (a plain git pull): replayed the commits it joined "
+                           "instead", "#1 is now #2"]
+    assert titles(a) == {1: "From b", 2: "From a"}
+    assert [c["body"] for c in shown(a, 1)["comments"]] == ["About b's ticket, after the merge."]
+    assert [c["body"] for c in shown(a, 2)["comments"]] == ["A's comment on #2."]
+
+
+def test_no_change_during_an_unfinished_rebase_and_sync_only_on_the_shared_branch(clones):
+    a, _ = _both_made_1(clones)
+    assert _pull(a, "--rebase").returncode != 0                # stopped: HEAD is detached
+    refused = a("issue", "new", "During the rebase", "-m", "x", ok=False)
+    assert refused.exit_code == 75                            # try again later (an MTA retries)
+    assert "a git rebase is in progress in this clone: finish it or abort it (git rebase --abort) " \
+           "first; nothing was changed" in refused.output
+    git(a.root, "rebase", "--abort")
+    (a.root / ".git" / "REBASE_HEAD").write_text("0" * 40 + "\n")  # git leaves it after a finished one
+    git(a.root, "switch", "-q", "-c", "work")
+    refused = a("gitdesk", "sync", ok=False)
+    assert refused.exit_code == 1 and "this clone is on branch work, not the desk's shared branch " \
+        "origin/main: switch to it (git switch main), or share this one (git branch -u origin/main)" \
+        in refused.output
+    git(a.root, "switch", "-q", "main")
+    assert sync(a)[:2] == ["fetched 1 commit from origin/main", "#1 is now #2"]
+
+
+def test_check_finds_two_issues_a_pushed_merge_joined(clones):
+    """The merge that joined two #1s was pushed with plain git: nothing for sync to repair
+    any more (both numbers are public), but check says so instead of `ok`."""
+    a, _ = _both_made_1(clones)
+    assert _pull(a, "--no-rebase").returncode != 0
+    git(a.root, "checkout", "--ours", "--", "issues")
+    git(a.root, "add", "-A", "issues")
+    git(a.root, "-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "-q", "--no-edit")
+    git(a.root, "push", "-q")
+    checked = a("gitdesk", "check", ok=False)
+    assert checked.exit_code == 1
+    assert "issues/1: two issues #1 were joined by merge" in checked.output
+    assert "give one of them a new number by hand" in checked.output

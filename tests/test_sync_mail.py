@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import Cli, git
 from test_mail_out import CAROL, DAVE, EVE, configure, inbound, ingest, queue, send, signer, sink  # noqa: F401
 from test_sync import clones, sync, titles  # noqa: F401
@@ -108,24 +110,26 @@ def test_wait_for_push_false_sends_at_once(clones, sink, tmp_path):  # noqa: F81
     assert sink.one(CAROL)["Subject"] == "[#1] Your request was received"
 
 
-def test_mail_about_a_change_sync_left_out_is_not_sent_and_says_why(clones, sink, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("more", [(), ("status=open",)])
+def test_mail_about_a_change_sync_left_out_is_not_sent_and_says_why(clones, sink, tmp_path, more):  # noqa: F811
     """Bob is assigned #1 in b; a assigned it to Alice and pushed first: b's assignment is
     undone by its sync (the claim on the shared repository holds), so Bob's "assigned to you"
-    mail, waiting in b's outbox, is never sent; it stays in failed/ with the reason."""
+    mail, waiting in b's outbox, is never sent; it stays in failed/ with the reason. (Also
+    when the same commit changed something else, which survives.)"""
     a, b = _desk(clones, sink)
     a("issue", "new", "Disk full", "-m", "x")
     sync(a)
     sync(b)
     a("issue", "assign", "1", "me")
     sync(a)
-    b("issue", "assign", "1", BOB)
+    b("issue", "set", "1", f"assignee={BOB}", *more)
     assert send(b) == HELD.format(1)
     lines = sync(b)
     assert f"mail to {BOB} about #1 not sent: its change was undone" in lines
     assert send(b).startswith("0 sent,")
     failed = queue(b.root, "failed")
     assert [f["to"] for f in failed] == [[BOB]]
-    assert "left out the change it reports" in failed[0]["last_error"]
+    assert "gitdesk sync undid the change it reports" in failed[0]["last_error"]
     assert sink.received == []
 
 
@@ -182,3 +186,64 @@ def test_one_mailer_clone_mails_what_was_done_in_the_other_clones(clones, sink, 
     assert sink.to(EVE) == [] and titles(g)[3] == "Site is down"
     assert sync(g) == ["up to date with origin/main"]          # each change is mailed once
     assert send(g).startswith("0 sent,")
+
+
+def test_mail_of_a_commit_git_rewrote_goes_out_once_its_file_is_shared(clones, sink, tmp_path):  # noqa: F811
+    """A reply, then a plain `git pull --rebase` and `git push`: the entry's commit no longer
+    exists anywhere, but the reply's file is on the shared branch, so the mail goes out."""
+    a, b = _desk(clones, sink, notify_staff="none")
+    ingest(a, tmp_path, inbound())
+    sync(a)
+    assert send(a).startswith("1 sent,")                      # Carol's receipt
+    b("issue", "new", "Elsewhere", "-m", "x")
+    sync(b)
+    a("issue", "comment", "1", "-m", "We are on it.")
+    git(a.root, "-c", "user.name=a", "-c", "user.email=a@example.com", "pull", "-q", "--rebase")
+    git(a.root, "push", "-q")
+    assert send(a).startswith("1 sent,")
+    assert "We are on it." in sink.to(CAROL)[-1].body
+
+
+def test_switching_to_one_mailer_neither_loses_nor_doubles_mail(clones, sink, tmp_path):  # noqa: F811
+    """a switches the desk to send_from: mailer; m is the mailer. b learns of it at its sync
+    and leaves its queued mail to the mailer, which mails about b's change once, even after
+    a reset --hard brings the same commits to it again."""
+    a, b = _desk(clones, sink, notify_staff="none")
+    m = clones("m")
+    sync(m)
+    ingest(a, tmp_path, inbound())
+    sync(a)
+    send(a)
+    sink.take()
+    sync(b)
+    b("issue", "comment", "1", "-m", "Fixed it.")               # queued in b, the old way
+    text = (a.root / "gitdesk.yml").read_text(encoding="utf-8").replace("mail:\n", "mail:\n  send_from: mailer\n", 1)
+    (a.root / "gitdesk.yml").write_text(text, encoding="utf-8")
+    git(a.root, "commit", "-q", "-am", "one mailer")
+    sync(a)
+    git(m.root, "config", "gitdesk.mailer", "true")
+    assert "1 queued mail(s) left to the mailer clone (mail.send_from: mailer)" in sync(b)
+    assert send(b).startswith("0 sent,")
+    assert "queued 1 mail(s) about changes made in other clones" in sync(m)
+    assert send(m).startswith("1 sent,")
+    assert "Fixed it." in sink.one(CAROL).body
+    git(m.root, "reset", "-q", "--hard", "HEAD~2")
+    assert not [line for line in sync(m) if line.startswith("queued")]
+    assert send(m).startswith("0 sent,")
+
+
+def test_the_mailer_tells_staff_of_a_ticket_opened_in_the_control_panel_of_another_clone(
+        clones, sink, tmp_path):  # noqa: F811
+    from gitdesk import Tracker
+
+    g, c = clones("g"), clones("c")
+    configure(g.root, sink.port, send_from="mailer")
+    git(g.root, "config", "gitdesk.mailer", "true")
+    sync(g)
+    sync(c)
+    Tracker(c.root).customer(DAVE, "Dave").open("Cannot log in", "Since this morning.")
+    sync(c)
+    assert "queued 2 mail(s) about changes made in other clones" in sync(g)
+    send(g)
+    assert sink.recipients() == ["alice@example.com", BOB]
+    assert "Since this morning." in sink.one(BOB).body

@@ -53,17 +53,25 @@ class _Outbox:
     def fetched(self, commits: list[tuple[str, str]]) -> list[str]:
         """As the mailer: mail about what was done in other clones, as if done here. Not
         about imports, nor mail that came in elsewhere (run the gateway in the mailer)."""
-        if not commits or self._role() != "mailer":
+        role = self._role()
+        if role == "silent":
+            from .mail.outbox import hand_over
+
+            return hand_over(self.tracker)
+        if not commits or role != "mailer":
             return []
         from .issues.history import events_in_commit
         from .mail.notify import AckLog, notices
+        from .mail.outbox import mailed_up_to
         from .mail.spooler import queue_now
 
         acks = AckLog(self.tracker.local_dir)
         queued = 0
-        for commit, parent in commits:
-            events = [e for e in events_in_commit(self.tracker, commit, parent) if e.via not in ("import", "email")]
-            queued += queue_now(self.tracker, notices(self.tracker, events, acks), acks, commit)
+        with mailed_up_to(self.tracker, commits) as new:  # never twice (a reset, a second clone)
+            for commit, parent in new:
+                events = [e for e in events_in_commit(self.tracker, commit, parent)
+                          if e.via not in ("import", "email")]
+                queued += queue_now(self.tracker, notices(self.tracker, events, acks), acks, commit)
         return [f"queued {queued} mail(s) about changes made in other clones"] if queued else []
 
 

@@ -44,7 +44,7 @@ def check(tracker: Tracker) -> list[Finding]:
 def _check_git(tracker: Tracker) -> list[Finding]:
     """What a plain ``git pull`` (or merge, rebase) left: conflicts in the tracker's files,
     and issues created in two clones under one number (``gitdesk sync`` renumbers them)."""
-    from .sync import clashes
+    from .sync import clashes, joined_twice
 
     repo = tracker.repo
     doing = repo.unfinished()
@@ -55,7 +55,13 @@ def _check_git(tracker: Tracker) -> list[Finding]:
         findings.append(Finding(".git", None, f"a git {doing} is in progress (finish or abort it)", True))
     if doing:
         return findings  # what HEAD holds is not what it will hold
-    for clash in clashes(tracker):
+    pending = clashes(tracker)
+    for number, merge in joined_twice(tracker):
+        if not any(c.number == number for c in pending):  # already shared: numbers are public now
+            findings.append(Finding(f"{ISSUES_DIR}/{number}", None, f"two issues #{number} were joined by merge "
+                                    f"{merge[:10]} (a git pull whose conflict was resolved by hand): the "
+                                    "folder mixes them; give one of them a new number by hand (kb: sync)"))
+    for clash in pending:
         rel = f"{ISSUES_DIR}/{clash.number}"
         if clash.joined:
             findings.append(Finding(rel, None, f"#{clash.number} was created here and on {clash.where}, and "

@@ -42,5 +42,9 @@ class LockTimeout(GitdeskError):
     exit_code = 75  # EX_TEMPFAIL: an MTA retries delivery
 
 
+class Busy(LockTimeout):
+    """git is half way through a merge or rebase in this clone: no change until it is done."""
+
+
 class GitError(GitdeskError):
     """git itself failed; the message carries git's own words."""

@@ -92,11 +92,17 @@ def sync(tracker: "Tracker", push: bool = True, ask: Ask | None = None) -> SyncR
     if doing:
         raise SyncError(f"a git {doing} is in progress: abort it (git {doing} --abort), then run gitdesk "
                         "sync, which settles what gitdesk knows how to (two clones' #42 included)")
-    shared = repo.upstream()
+    here, shared = repo.branch(), repo.upstream()
     if shared is None:
         raise SyncError("no shared repository: add one with `git remote add origin URL` "
                         "(and push once with `git push -u origin main`)")
     remote, branch = shared
+    if here is None:
+        raise SyncError(f"HEAD is detached (no branch is checked out): switch to the desk's branch "
+                        f"(git switch {branch}), then run gitdesk sync")
+    if here != branch and not repo.tracks(here):
+        raise SyncError(f"this clone is on branch {here}, not the desk's shared branch {remote}/{branch}: "
+                        f"switch to it (git switch {branch}), or share this one (git branch -u {remote}/{branch})")
     report = SyncReport(remote, branch)
     rule = Rule(tracker.settings.sync.same_field, f"{remote}/{branch}", ask)
     with tracker.locked():  # no gitdesk command writes while the branch is rewritten
@@ -149,6 +155,24 @@ def clashes(tracker: "Tracker") -> list[Clash]:
     return [Clash(n, "/".join(shared), joined) for n in sorted(mapping)]
 
 
+def joined_twice(tracker: "Tracker", limit: int = 20) -> list[tuple[int, str]]:
+    """Numbers created on both sides of one of the newest merge commits (a plain git pull
+    whose conflict was resolved and committed): (number, merge commit)."""
+    repo = tracker.repo
+
+    def ids(commit: str) -> set[int]:
+        return {int(n) for n in repo.names(commit, "issues") if n.isdigit() and n[0] != "0"}
+
+    found = []
+    for merge in repo.merges(limit):
+        parents = repo.commit_parents(merge)
+        base = repo.merge_base(parents[0], parents[1]) if len(parents) == 2 else None
+        if base is not None:
+            before = ids(base)
+            found += [(n, merge) for n in sorted((ids(parents[0]) - before) & (ids(parents[1]) - before))]
+    return found
+
+
 def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, rule: Rule) -> str:
     """This clone's unshared commits replayed on ``theirs``; the branch and worktree moved
     there; the subscribers (the outbox) told which commits and numbers changed."""
@@ -168,12 +192,13 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
     # than settled by however the merge's conflict was resolved.
     local = [(commit, parents) for commit, parents in unshared if len(parents) == 1]
     joined = [commit for commit, parents in unshared if len(parents) > 1]
-    replay = _Replay(repo, base, theirs, local, rule)
+    replay = _Replay(repo, base, theirs, local, rule, joined)
     new = replay.run(report) if local else theirs
     repo.move_to(ours, new)
     report.replayed = len(local)
     report.joined = len(joined)
     replay.replaced.update(dict.fromkeys(joined, new))
+    tracker.reread_settings()  # the shared gitdesk.yml may have changed (mail.send_from, ...)
     for subscriber in tracker.subscribers:
         if unshared:
             report.followed += subscriber.rewritten(replay.replaced, replay.mapping)
@@ -183,8 +208,10 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
 
 class _Replay:
     def __init__(self, repo: Repo, base: str, theirs: str, local: list[tuple[str, list[str]]],
-                 rule: Rule | None = None):
+                 rule: Rule | None = None, joined: list[str] | None = None):
         self.repo = repo
+        self.joined = joined or []  # merge commits (a plain git pull) that joined the histories
+        self.here: dict[int, int] = {}  # the renumbering that applies to the commit in hand
         self.rule = rule or Rule()
         self.base = base
         self.theirs = theirs
@@ -200,6 +227,7 @@ class _Replay:
             report.renumbered[first] = new
         parent = self.theirs
         for commit, (before,) in self.local:
+            self.here = self._renumbering_at(before)
             author, date, message = self.repo.commit_info(commit)
             changes: dict[str, tuple[str, str] | None] = {}
             notes: list[str] = []
@@ -214,7 +242,7 @@ class _Replay:
                 elif status == "A":
                     target = self._beside(parent, target, oid, notes)
                 changes[target] = (mode, oid)
-            text = renumber_text(message, self.mapping)
+            text = renumber_text(message, self.here)
             if notes:  # printed for this clone; recorded for everyone, naming whose value it was
                 text += "\n\n" + "\n".join(_recorded(note, author.email) for note in notes)
                 report.merged += notes
@@ -251,25 +279,37 @@ class _Replay:
                 free += 1
         return mapping
 
+    def _renumbering_at(self, parent: str) -> dict[int, int]:
+        """The renumbering for a commit made on ``parent``. After a merge joined two #42s, a
+        later commit touching issues/42 meant whichever issue the merge left there: this
+        clone's (same creation), which moves, or the shared one, which stays."""
+        if not self.joined or not self.mapping or not self.repo.is_ancestor(self.joined[0], parent):
+            return self.mapping  # made before any merge: on this clone's own line
+        merge = self.joined[-1]
+        shared = next((p for p in self.repo.commit_parents(merge) if self.repo.is_ancestor(p, self.theirs)), None)
+        return {n: m for n, m in self.mapping.items()
+                if shared is None or self.repo.entry(merge, f"issues/{n}/issue.md")
+                != self.repo.entry(shared, f"issues/{n}/issue.md")}  # the merge kept this clone's
+
     def _path(self, path: str) -> str:
         found = _ISSUE_PATH.fullmatch(path)
-        if found and int(found.group(1)) in self.mapping:
-            return f"issues/{self.mapping[int(found.group(1))]}/{found.group(2)}"
+        if found and int(found.group(1)) in self.here:
+            return f"issues/{self.here[int(found.group(1))]}/{found.group(2)}"
         return path
 
     def _rewritten(self, path: str, oid: str) -> str:
         """The file with renumbered references (``#42``; a KB article's ``issues:``)."""
-        if not self.mapping or not path.endswith(".md"):
-            return oid
+        if not self.here or not path.endswith(".md") or "/files/" in path:
+            return oid  # an attached file is the sender's, as sent
         text = self.repo.read_blob(oid).decode("utf-8", "surrogateescape")
-        new = renumber_text(text, self.mapping)
+        new = renumber_text(text, self.here)
         if path.startswith("kb/"):
             try:
                 doc = parse(new, path)
             except InvalidDocument:
                 doc = None
             if doc is not None and isinstance(doc.meta.get("issues"), list):
-                mapped = [self.mapping.get(n, n) if isinstance(n, int) else n for n in doc.meta["issues"]]
+                mapped = [self.here.get(n, n) if isinstance(n, int) else n for n in doc.meta["issues"]]
                 if mapped != doc.meta["issues"]:
                     new = render(Document({**doc.meta, "issues": mapped}, doc.body))
         return oid if new == text else self.repo.write_blob(new.encode("utf-8", "surrogateescape"))

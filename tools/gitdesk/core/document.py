@@ -95,7 +95,8 @@ def parse(text: str, path: str) -> Document:
 
 
 _CONFLICT = ("git conflict markers: a merge or rebase left this file half done; abort it "
-             "(git merge --abort or git rebase --abort), then run gitdesk sync")
+             "(git merge --abort or git rebase --abort), then run gitdesk sync (which also leaves "
+             "out a merge already committed)")
 MAX_DEPTH = 16  # frontmatter is flat; nesting this deep is an accident or an attack
 
 

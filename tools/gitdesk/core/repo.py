@@ -339,19 +339,30 @@ class Repo:
         return [path for _, path in changes]
 
     # -- sharing (gitdesk sync) --------------------------------------------------------
+    def branch(self) -> str | None:
+        """The branch checked out; None when HEAD is detached (as in a stopped rebase)."""
+        return self.git("symbolic-ref", "--short", "-q", "HEAD", check=False).strip() or None
+
+    def tracks(self, branch: str) -> bool:
+        """Has ``branch`` an upstream set (``git branch -u``, ``git push -u``, a clone)?"""
+        return bool(self.git("config", f"branch.{branch}.merge", check=False).strip())
+
     def upstream(self) -> tuple[str, str] | None:
-        """The remote and branch this branch shares with: its upstream, else origin's branch
-        of the same name; None when there is neither."""
-        branch = self.git("symbolic-ref", "--short", "-q", "HEAD", check=False).strip()
-        if not branch:
+        """The remote and branch this clone shares with: the branch's upstream; else, when
+        there is an ``origin``, origin's default branch (its HEAD, as a clone records it),
+        else origin's branch of this name (or ``main`` when detached); None without one."""
+        branch = self.branch()
+        if branch:
+            remote = self.git("config", f"branch.{branch}.remote", check=False).strip()
+            merge = self.git("config", f"branch.{branch}.merge", check=False).strip()
+            if remote and remote != "." and merge.startswith("refs/heads/"):
+                return remote, merge[len("refs/heads/"):]
+        if "origin" not in self.git("remote").split():
             return None
-        remote = self.git("config", f"branch.{branch}.remote", check=False).strip()
-        merge = self.git("config", f"branch.{branch}.merge", check=False).strip()
-        if remote and remote != "." and merge.startswith("refs/heads/"):
-            return remote, merge[len("refs/heads/"):]
-        if "origin" in self.git("remote").split():
-            return "origin", branch
-        return None
+        default = self.git("symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD", check=False).strip()
+        if default.startswith("origin/"):
+            return "origin", default[len("origin/"):]
+        return "origin", branch or "main"
 
     def fetch(self, remote: str) -> None:
         self.git("fetch", "-q", remote)
@@ -370,7 +381,8 @@ class Repo:
 
     def unfinished(self) -> str | None:
         """The git operation left half done in this worktree (merge, rebase, cherry-pick)."""
-        for state, name in (("MERGE_HEAD", "merge"), ("REBASE_HEAD", "rebase"), ("rebase-merge", "rebase"),
+        # (not REBASE_HEAD: git leaves it behind after a rebase that stopped and then finished)
+        for state, name in (("MERGE_HEAD", "merge"), ("rebase-merge", "rebase"),
                             ("rebase-apply", "rebase"), ("CHERRY_PICK_HEAD", "cherry-pick")):
             if (self.git_dir / state).exists():
                 return name
@@ -380,6 +392,13 @@ class Repo:
         """Files with an unresolved conflict (git's index holds both sides)."""
         out = self.git("ls-files", "-u", "-z")
         return sorted({item.split("\t", 1)[1] for item in out.split("\0") if "\t" in item})
+
+    def merges(self, limit: int) -> list[str]:
+        """The newest merge commits in HEAD's history."""
+        return self.git("rev-list", "--merges", "-n", str(limit), "HEAD", check=False).split()
+
+    def commit_parents(self, commit: str) -> list[str]:
+        return self.git("rev-parse", f"{commit}^@").split()
 
     def is_ancestor(self, commit: str, descendant: str) -> bool:
         """Is ``commit`` in the history of ``descendant`` (or the same commit)?"""

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config import SETTINGS_FILE, Settings, parse_settings
-from ..errors import Conflict, GitdeskError, InvalidDocument, LockTimeout, TrackerNotFound
+from ..errors import Busy, Conflict, GitdeskError, InvalidDocument, LockTimeout, TrackerNotFound
 from .document import load_yaml_file
 from .repo import Identity, Repo
 
@@ -125,6 +125,10 @@ class Tracker:
         data = load_yaml_file(text, SETTINGS_FILE)
         return parse_settings(data, SETTINGS_FILE)
 
+    def reread_settings(self) -> None:
+        """gitdesk.yml changed under this object (a sync brought another clone's): read it again."""
+        self.__dict__.pop("settings", None)
+
     @cached_property
     def issues(self) -> "IssueStore":
         from ..issues.store import IssueStore
@@ -201,6 +205,10 @@ class Change:
     # -- lock --------------------------------------------------------------------------
     def __enter__(self) -> "Change":
         self.author = self.author or self.tracker.identity()
+        doing = self.tracker.repo.unfinished()
+        if doing:  # its abort would throw the commit away, with any number it gave out
+            raise Busy(f"a git {doing} is in progress in this clone: finish it or abort it "
+                       f"(git {doing} --abort) first; nothing was changed")
         self._lock_fd = _acquire_lock(self.tracker.local_dir / "lock")
         return self
 

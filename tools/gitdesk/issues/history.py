@@ -40,7 +40,7 @@ def events_in_commit(tracker: "Tracker", commit: str, parent: str) -> list[Issue
             continue
         for status, name, oid in files:
             if name == "issue" and status == "A":
-                via = "email" if after.extra.get("message_id") else "import" if after.source else "cli"
+                via = _opened_via(after)
                 events.append(IssueEvent(NEW, after, after.author or actor, via))
             elif name == "issue":
                 before = _issue(tracker, parent, number)
@@ -55,6 +55,18 @@ def events_in_commit(tracker: "Tracker", commit: str, parent: str) -> list[Issue
                     continue
                 events.append(IssueEvent(COMMENT, after, comment.author or actor, comment.via, comment=comment))
     return events
+
+
+def _opened_via(issue: Issue) -> str:
+    """How a new issue came in: by mail (it keeps the Message-ID), an import (its source),
+    the customer's control panel (opened by its customer), or a command."""
+    if issue.extra.get("message_id"):
+        return "email"
+    if issue.source:
+        return "import"
+    author = (issue.author or "").rsplit("<", 1)[-1].rstrip(">").strip().lower()
+    customer = (issue.customer or "").rsplit("<", 1)[-1].rstrip(">").strip().lower()
+    return "web" if customer and author == customer else "cli"
 
 
 def path_of(number: int, name: str) -> str:

@@ -29,6 +29,7 @@ import json
 import os
 import secrets
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,15 +154,14 @@ def follow_sync(tracker: "Tracker", commits: dict[str, str | None], renumbered: 
             continue
         new = commits[entry["commit"]]
         what = f"mail to {', '.join(map(str, entry.get('to') or []))} about #{entry.get('issue')}"
-        if new is None:
-            entry["last_error"] = ("not sent: gitdesk sync left out the change it reports "
-                                   "(the shared repository had already decided otherwise)")
-            _write(root / "failed" / path.name, entry)
-            path.unlink()
+        issue = entry.get("issue")
+        if new is None or entry.get("kind") == "assigned" and not _still_assigned(
+                tracker, renumbered.get(issue, issue), entry.get("to")):
+            _drop(path, entry, "not sent: gitdesk sync undid the change it reports (the shared "
+                               "repository had already decided otherwise)")
             told.append(f"{what} not sent: its change was undone")
             continue
         entry["commit"] = new
-        issue = entry.get("issue")
         if renumbered and isinstance(entry.get("message"), str) and entry.get("to"):
             signer = signer or Signer(load_secret(tracker.local_dir), tracker.settings.mail.address)
             raw = entry["message"].encode("utf-8", "surrogateescape")
@@ -169,9 +169,7 @@ def follow_sync(tracker: "Tracker", commits: dict[str, str | None], renumbered: 
                 msg = rewrite(raw, renumbered, signer, str(entry["to"][0]))
                 again = msg.as_bytes()
             except (UnsafeMessage, ValueError, TypeError) as err:
-                entry["last_error"] = f"not sent: cannot say the ticket's new number: {err}"[:500]
-                _write(root / "failed" / path.name, entry)
-                path.unlink()
+                _drop(path, entry, f"not sent: cannot say the ticket's new number: {err}")
                 told.append(f"{what} not sent: {entry['last_error']}")
                 continue
             if again != raw:
@@ -184,6 +182,55 @@ def follow_sync(tracker: "Tracker", commits: dict[str, str | None], renumbered: 
     told += [f"{n} waiting mail{'s' * (n != 1)} about #{old} now say{'s' * (n == 1)} #{new}"
              for (old, new), n in sorted(moved.items())]
     return told
+
+
+def hand_over(tracker: "Tracker") -> list[str]:
+    """A clone that became silent (mail.send_from: mailer, and it is not the mailer) leaves
+    its queued mail to the mailer, which mails about the changes as their commits reach it."""
+    root = outbox_dir(tracker)
+    left = sorted((root / "queue").glob("*.json"))
+    for path in left:
+        entry = _read(path)
+        if isinstance(entry, dict):
+            _drop(path, entry, "not sent from this clone: the mailer clone sends it (mail.send_from: mailer)")
+    return [f"{len(left)} queued mail(s) left to the mailer clone (mail.send_from: mailer)"] if left else []
+
+
+@contextmanager
+def mailed_up_to(tracker: "Tracker", commits: list[tuple[str, str]]):
+    """The fetched commits not mailed about yet, by the mark ``.gitdesk/mailed`` (the newest
+    commit mailed about); the mark moves on when the block ends without an error."""
+    mark_file = tracker.local_dir / "mailed"
+    try:
+        mark = mark_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        mark = ""
+    if mark and tracker.repo.resolve(mark):
+        new = [(c, p) for c, p in commits if not tracker.repo.is_ancestor(c, mark)]
+    else:
+        new = list(commits)
+    yield new
+    if commits and not (mark and new != commits and not new):
+        mark_file.write_text(commits[-1][0] + "\n", encoding="utf-8")
+
+
+def _drop(path: Path, entry: dict[str, Any], reason: str) -> None:
+    """A queued entry that must not go out: to failed/, with the reason."""
+    entry["last_error"] = reason[:500]
+    _write(path.parent.parent / "failed" / path.name, entry)
+    path.unlink()
+
+
+def _still_assigned(tracker: "Tracker", issue: Any, to: Any) -> bool:
+    """Is the issue (as the sync left it) still assigned to the one recipient of ``to``?"""
+    from ..errors import GitdeskError
+
+    try:
+        assignee = tracker.issues.load(int(issue)).assignee or ""
+    except (GitdeskError, TypeError, ValueError):
+        return False
+    address = assignee.rsplit("<", 1)[-1].rstrip(">").strip().lower()
+    return isinstance(to, list) and [str(t).lower() for t in to] == [address]
 
 
 # -- delivery ---------------------------------------------------------------------------------
@@ -336,7 +383,14 @@ class Shared:
             return True  # nothing was ever shared
         if commit not in self.known:
             self.known[commit] = self.repo.is_ancestor(commit, self.tip)
-        return not self.known[commit]
+        if self.known[commit]:
+            return False
+        # Its commit was rewritten outside gitdesk (git pull --rebase, commit --amend): the
+        # change has reached the shared branch if the very file it wrote is there.
+        needs = entry.get("requires")
+        return not (isinstance(needs, dict) and needs and all(
+            isinstance(oid, str) and (self.repo.entry(self.tip, str(rel)) or ("", ""))[1] == oid
+            for rel, oid in needs.items()))
 
 
 def _deliver_one(tracker: "Tracker", connection: _Connection, shared: Shared, path: Path,
