@@ -484,3 +484,12 @@ def test_check_finds_two_issues_a_pushed_merge_joined(clones):
     assert checked.exit_code == 1
     assert "issues/1: two issues #1 were joined by merge" in checked.output
     assert "give one of them a new number by hand" in checked.output
+
+
+def test_a_shared_repository_that_is_gone_is_named_in_the_error(clones, tmp_path):
+    a = clones("a")
+    git(a.root, "remote", "set-url", "origin", str(tmp_path / "nowhere.git"))
+    refused = a("gitdesk", "sync", ok=False)
+    assert refused.exit_code != 0
+    assert f"git fetch failed: fatal: '{tmp_path / 'nowhere.git'}' does not appear to be a git repository" \
+        in refused.output

@@ -58,8 +58,9 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _failure(command: str, proc: subprocess.CompletedProcess) -> GitError:
-    words = (proc.stderr or proc.stdout).strip().splitlines()
-    return GitError(f"git {command} failed: {words[-1] if words else proc.returncode}")
+    words = [w for w in (proc.stderr or proc.stdout).strip().splitlines() if w.strip()]
+    said = next((w for w in words if w.startswith(("fatal:", "error:"))), words[-1] if words else "")
+    return GitError(f"git {command} failed: {said or proc.returncode}")
 
 
 class _IndexLock:
