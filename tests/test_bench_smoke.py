@@ -50,3 +50,18 @@ def test_scale_benchmark_smoke_run_fills_every_row(tmp_path, monkeypatch):
         if compared:
             assert TIME.fullmatch(cells[6]) and re.fullmatch(r"\d+\.\d\d×", cells[9]), found[0]
     assert "## Goals" in out.read_text()
+
+
+def test_sync_benchmark_smoke_run_fills_every_row(tmp_path):
+    """benchmarks/sync/run.py on 60 issues, one round: the four cases with both times and a
+    ratio where plain git can do the same, and the two gitdesk clones equal at the end."""
+    out = tmp_path / "sync.md"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "sync" / "run.py"), "--sizes", "60",
+                           "--rounds", "1", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| 60 ")]
+    assert len(rows) == 4, rows
+    for row in rows[:3]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert TIME.match(cells[2]) and TIME.match(cells[3]) and re.fullmatch(r"\d+\.\d\d×", cells[4]), row
+    assert "stops with a conflict" in rows[3] and TIME.match(rows[3].split("|")[3].strip())
