@@ -493,3 +493,16 @@ def test_a_shared_repository_that_is_gone_is_named_in_the_error(clones, tmp_path
     assert refused.exit_code != 0
     assert f"git fetch failed: fatal: '{tmp_path / 'nowhere.git'}' does not appear to be a git repository" \
         in refused.output
+
+
+def test_check_and_sync_say_when_the_shared_repository_is_another_desk(clones, tmp_path):
+    from gitdesk.scaffold import init
+
+    a = clones("a")
+    other = init(tmp_path / "other", name="Other Desk")
+    git(a.root, "fetch", "-q", str(other), "main:refs/remotes/origin/main", "--force")
+    a("issue", "new", "Mine", "-m", "x")
+    checked = a("gitdesk", "check", ok=False)
+    assert checked.exit_code == 1
+    assert ".git: this clone and origin/main have no commit in common: gitdesk sync cannot join them" \
+        in checked.output

@@ -55,7 +55,10 @@ def _check_git(tracker: Tracker) -> list[Finding]:
         findings.append(Finding(".git", None, f"a git {doing} is in progress (finish or abort it)", True))
     if doing:
         return findings  # what HEAD holds is not what it will hold
-    pending = clashes(tracker)
+    try:
+        pending = clashes(tracker)
+    except GitdeskError as err:  # no history in common with the shared branch
+        return [*findings, Finding(".git", None, str(err))]
     for number, merge in joined_twice(tracker):
         if not any(c.number == number for c in pending):  # already shared: numbers are public now
             findings.append(Finding(f"{ISSUES_DIR}/{number}", None, f"two issues #{number} were joined by merge "

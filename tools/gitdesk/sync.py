@@ -146,7 +146,10 @@ def clashes(tracker: "Tracker") -> list[Clash]:
     if shared is None or ours is None or theirs is None or theirs == ours:
         return []
     base = repo.merge_base(ours, theirs)
-    if base is None or base == ours:
+    if base is None:
+        raise SyncError(f"this clone and {'/'.join(shared)} have no commit in common: gitdesk sync "
+                        "cannot join them (was the shared repository made from another desk?)")
+    if base == ours:
         return []
     unshared = repo.commits_between(base, ours)
     local = [(commit, parents) for commit, parents in unshared if len(parents) == 1]
