@@ -506,3 +506,76 @@ def test_check_and_sync_say_when_the_shared_repository_is_another_desk(clones, t
     assert checked.exit_code == 1
     assert ".git: this clone and origin/main have no commit in common: gitdesk sync cannot join them" \
         in checked.output
+
+
+def test_a_status_that_lost_takes_the_fields_it_set_along(clones):
+    """Under `earlier`, a's `waiting` stays and b's close loses: b's `closed` time and
+    resolution go with it, so the issue is not left waiting and closed at once."""
+    a, b = _same_field(clones, "earlier")
+    git(b.root, "reset", "-q", "--hard", "HEAD~1")
+    a("issue", "set", "1", "status=waiting")
+    sync(a)
+    b("issue", "close", "1", "--resolution", "fixed", env={"GITDESK_NOW": "2026-03-02T11:00:00Z"})
+    lines = sync(b)
+    assert "#1 status: kept waiting (on origin/main first); dropped closed" in lines
+    text = (b.root / "issues" / "1" / "issue.md").read_text(encoding="utf-8")
+    assert "status: waiting" in text and "closed:" not in text and "resolution:" not in text
+    assert "waiting_since:" in text
+    assert git(b.root, "rev-parse", "HEAD") == git(b.root, "rev-parse", "origin/main")  # nothing left of b's
+
+
+def test_a_renumbered_issue_edited_again_here_is_not_taken_for_a_clash(clones):
+    a, b = _same_field(clones, "earlier")
+    git(b.root, "reset", "-q", "--hard", "HEAD~1")
+    a("issue", "new", "A2", "-m", "x")
+    sync(a)
+    b("issue", "new", "Printer", "-m", "x")
+    b("issue", "new", "Toner for #2", "-m", "related to #2")
+    b("issue", "set", "3", "title=Toner for #2 (urgent)", env={"GITDESK_NOW": "2026-03-02T11:00:00Z"})
+    lines = sync(b)
+    assert lines[1] == "#2 is now #4"                        # b's #3 clashes with nothing
+    assert not [line for line in lines if "kept" in line], lines  # the renumbering is no clash
+    assert titles(b) == {1: "Mail bounces", 2: "A2", 3: "Toner for #4 (urgent)", 4: "Printer"}
+    assert "related to #4" in shown(b, 3)["body"]
+
+
+def test_gitdesk_yml_changed_in_two_clones_merges_line_by_line(clones):
+    a, b = clones("a"), clones("b")
+    for cli, old, new in ((a, "staff: []\n", "staff:\n  - {name: Dan, email: dan@example.com}\n"),
+                          (b, "  smtp_port: 25\n", "  smtp_port: 25\n  retry_hours: 12\n")):
+        path = cli.root / "gitdesk.yml"
+        path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+        git(cli.root, "commit", "-q", "-am", "settings")
+    sync(a)
+    assert not [line for line in sync(b) if "kept" in line]
+    text = (b.root / "gitdesk.yml").read_text(encoding="utf-8")
+    assert "dan@example.com" in text and "retry_hours: 12" in text
+    assert b("gitdesk", "check").exit_code == 0
+
+
+def test_a_kb_article_made_in_two_clones_under_one_name_is_merged_not_replaced(clones):
+    a, b = clones("a"), clones("b")
+    a("kb", "new", "Reset password", "--tag", "accounts", "-m", "Use the portal.")
+    b("kb", "new", "Reset password", "--tag", "login", "-m", "Ask support.")
+    sync(a)
+    lines = sync(b)
+    assert "kb/reset-password.md text: kept this clone's text (this clone, synced later); replaced the " \
+           "shared text (both are in the history)" in lines
+    text = (b.root / "kb" / "reset-password.md").read_text(encoding="utf-8")
+    assert "accounts" in text and "login" in text            # both tags: lists merge
+    told = sync(a)
+    assert any(line.startswith("from origin/main: kb/reset-password.md text: kept") for line in told), told
+
+
+def test_a_customers_own_numbers_are_not_renumbered(clones, tmp_path):
+    """Renumbering changes the desk's references, not a customer's words: 'invoice #1' in a
+    mail stays as written, while staff's '#1' in this clone follows the issue."""
+    from gitdesk import Tracker
+
+    a, b = _both_made_1(clones)
+    panel = Tracker(a.root).customer("dave@customer.example", "Dave")
+    panel.open("Invoice #1 charged twice", "My invoice #1 was charged twice.")
+    sync(a)
+    assert titles(a) == {1: "From b", 2: "Invoice #1 charged twice", 3: "From a"}
+    assert "My invoice #1 was charged twice." in shown(a, 2)["body"]
+    assert "A's text, about #3." in shown(a, 3)["body"]

@@ -154,7 +154,7 @@ def test_one_mailer_clone_mails_what_was_done_in_the_other_clones(clones, sink, 
     c("issue", "comment", "1", "--internal", "-m", "The disk was full again.", env=bob)
     c("issue", "new", "Imported by hand", "--customer", DAVE, "-m", "x", env=bob)
     assert not list((c.root / ".gitdesk" / "outbox" / "queue").glob("*.json"))   # c sends nothing
-    assert "this clone sends no mail (mail.send_from: mailer)" in c("gitdesk", "mail", "status").output
+    assert "this clone queues no mail (mail.send_from: mailer)" in c("gitdesk", "mail", "status").output
     assert "this clone is the mailer" in g("gitdesk", "mail", "status").output
     sync(c)
     lines = sync(g)
@@ -205,31 +205,42 @@ def test_mail_of_a_commit_git_rewrote_goes_out_once_its_file_is_shared(clones, s
 
 
 def test_switching_to_one_mailer_neither_loses_nor_doubles_mail(clones, sink, tmp_path):  # noqa: F811
-    """a switches the desk to send_from: mailer; m is the mailer. b learns of it at its sync
-    and leaves its queued mail to the mailer, which mails about b's change once, even after
-    a reset --hard brings the same commits to it again."""
+    """a switches the desk to send_from: mailer; m is the mailer. Who mails a change is
+    decided by the gitdesk.yml it was made on (its parent on the shared branch): a's reply
+    pushed before the switch was mailed by a, and m does not mail it again; b's reply, made
+    before b heard of the switch but landing after it, is left by b to m; later replies in
+    b are not even queued there; m's own reply goes from its outbox. Each once, even after
+    a reset --hard brings the same commits to the mailer again."""
     a, b = _desk(clones, sink, notify_staff="none")
     m = clones("m")
-    sync(m)
+    git(m.root, "config", "gitdesk.mailer", "true")
     ingest(a, tmp_path, inbound())
+    a("issue", "comment", "1", "-m", "Before the switch.")
     sync(a)
-    send(a)
-    sink.take()
+    assert send(a).startswith("2 sent,")                      # the receipt and the reply
     sync(b)
     b("issue", "comment", "1", "-m", "Fixed it.")               # queued in b, the old way
     text = (a.root / "gitdesk.yml").read_text(encoding="utf-8").replace("mail:\n", "mail:\n  send_from: mailer\n", 1)
     (a.root / "gitdesk.yml").write_text(text, encoding="utf-8")
     git(a.root, "commit", "-q", "-am", "one mailer")
     sync(a)
-    git(m.root, "config", "gitdesk.mailer", "true")
-    assert "1 queued mail(s) left to the mailer clone (mail.send_from: mailer)" in sync(b)
-    assert send(b).startswith("0 sent,")
-    assert "queued 1 mail(s) about changes made in other clones" in sync(m)
-    assert send(m).startswith("1 sent,")
-    assert "Fixed it." in sink.one(CAROL).body
-    git(m.root, "reset", "-q", "--hard", "HEAD~2")
+    sync(b)                                                   # b's reply lands after the switch
+    assert send(b) == "0 sent, 0 deferred, 0 failed, 0 waiting for their retry time, 1 left to the mailer clone"
+    b("issue", "comment", "1", "-m", "And it stays fixed.")   # b is silent now
+    assert not list((b.root / ".gitdesk" / "outbox" / "queue").glob("*.json"))
+    sync(b)
+    assert "queued 2 mail(s) about changes made in other clones" in sync(m)
+    m("issue", "comment", "1", "-m", "From the mailer itself.")
+    sync(m)
+    assert send(m).startswith("3 sent,")
+    replies = [d.body for d in sink.to(CAROL)][1:]
+    assert [next(t for t in ("Before the switch.", "Fixed it.", "And it stays fixed.", "From the mailer itself.")
+                 if t in body) for body in replies] == \
+        ["Before the switch.", "Fixed it.", "And it stays fixed.", "From the mailer itself."]
+    git(m.root, "reset", "-q", "--hard", "HEAD~4")
     assert not [line for line in sync(m) if line.startswith("queued")]
     assert send(m).startswith("0 sent,")
+    assert len(sink.to(CAROL)) == 5
 
 
 def test_the_mailer_tells_staff_of_a_ticket_opened_in_the_control_panel_of_another_clone(
@@ -247,3 +258,24 @@ def test_the_mailer_tells_staff_of_a_ticket_opened_in_the_control_panel_of_anoth
     send(g)
     assert sink.recipients() == ["alice@example.com", BOB]
     assert "Since this morning." in sink.one(BOB).body
+
+
+@pytest.mark.parametrize("more", [(), ("priority=high",)])  # with a change that survives, too
+def test_a_status_change_that_lost_is_not_mailed(clones, sink, tmp_path, more):  # noqa: F811
+    a, b = _desk(clones, sink, notify_staff="none")
+    with open(a.root / "gitdesk.yml", "a", encoding="utf-8") as handle:
+        handle.write("sync:\n  same_field: earlier\n")
+    git(a.root, "commit", "-q", "-am", "earlier")
+    a("issue", "new", "Site down", "--customer", CAROL, "-m", "x")
+    sync(a)
+    send(a)
+    sink.take()
+    sync(b)
+    a("issue", "set", "1", "status=waiting")
+    sync(a)
+    b("issue", "set", "1", "status=closed", *more, env={"GITDESK_NOW": "2026-03-02T11:00:00Z"})
+    lines = sync(b)
+    assert "#1 status: kept waiting (on origin/main first); dropped closed" in lines
+    assert f"mail to {CAROL} about #1 not sent: its change was undone" in lines
+    assert send(b).startswith("0 sent,")
+    assert sink.to(CAROL) == []

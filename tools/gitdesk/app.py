@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 class _Outbox:
     def __init__(self, tracker: "Tracker"):
         self.tracker = tracker
+        self._modes: dict[str, bool] = {}  # gitdesk.yml blob -> says send_from: mailer
 
     def _role(self) -> str:
         """'every': each clone mails its own changes; else this clone is the 'mailer' (it
@@ -42,33 +43,37 @@ class _Outbox:
 
         return prepare(self.tracker, found, acks)
 
-    def rewritten(self, commits: dict[str, str | None], renumbered: dict[int, int]) -> list[str]:
+    def rewritten(self, commits: dict[str, str | None], renumbered: dict[int, int],
+                  lost: dict[str, set[int]]) -> list[str]:
         queue = self.tracker.local_dir / "outbox" / "queue"
         if not queue.is_dir() or not any(queue.glob("*.json")):
             return []
         from .mail.outbox import follow_sync
 
-        return follow_sync(self.tracker, commits, renumbered)
+        return follow_sync(self.tracker, commits, renumbered, lost)
+
+    def published(self, tip: str) -> None:
+        if self._role() == "mailer":  # its own commits are mailed from its own outbox
+            from .mail.outbox import mark_mailed
+
+            mark_mailed(self.tracker, tip)
 
     def fetched(self, commits: list[tuple[str, str]]) -> list[str]:
         """As the mailer: mail about what was done in other clones, as if done here. Not
         about imports, nor mail that came in elsewhere (run the gateway in the mailer)."""
-        role = self._role()
-        if role == "silent":
-            from .mail.outbox import hand_over
-
-            return hand_over(self.tracker)
-        if not commits or role != "mailer":
+        if not commits or self._role() != "mailer":
             return []
         from .issues.history import events_in_commit
         from .mail.notify import AckLog, notices
-        from .mail.outbox import mailed_up_to
+        from .mail.outbox import mailed_up_to, mailer_decides
         from .mail.spooler import queue_now
 
         acks = AckLog(self.tracker.local_dir)
         queued = 0
         with mailed_up_to(self.tracker, commits) as new:  # never twice (a reset, a second clone)
             for commit, parent in new:
+                if not mailer_decides(self.tracker, parent, self._modes):
+                    continue  # made where each clone still mailed its own changes: mailed there
                 events = [e for e in events_in_commit(self.tracker, commit, parent)
                           if e.via not in ("import", "email")]
                 queued += queue_now(self.tracker, notices(self.tracker, events, acks), acks, commit)

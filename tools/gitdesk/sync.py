@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 ATTEMPTS = 5
 CLAIM = "assignee"  # the one field where the shared side wins a clash
+_LOST = re.compile(r"; dropped |was undone")  # a decision against this clone's value
+FOLLOW_STATUS = ("closed", "waiting_since", "paused_seconds", "resolution")  # set with the status
 _ISSUE_PATH = re.compile(r"issues/([1-9][0-9]{0,11})/(.+)")
 # What another clone's sync decided against a value that came from the shared side:
 _DECIDED = re.compile(r"\((synced later|chosen) by [^)]*\); replaced |a later take \(.*\) was undone")
@@ -123,6 +125,8 @@ def sync(tracker: "Tracker", push: bool = True, ask: Ask | None = None) -> SyncR
             done, why = repo.push(remote, branch)
             if done:
                 report.pushed = len(repo.commits_between(theirs, ours))
+                for subscriber in tracker.subscribers:
+                    subscriber.published(ours)
                 return report
             repo.fetch(remote)
             if repo.resolve(f"refs/remotes/{remote}/{branch}") == theirs:  # not a race: refused
@@ -201,11 +205,15 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
     report.replayed = len(local)
     report.joined = len(joined)
     replay.replaced.update(dict.fromkeys(joined, new))
+    if unshared:  # first, so that the waiting mail follows even if what comes next fails
+        for subscriber in tracker.subscribers:
+            report.followed += subscriber.rewritten(replay.replaced, replay.mapping, replay.lost)
     tracker.reread_settings()  # the shared gitdesk.yml may have changed (mail.send_from, ...)
-    for subscriber in tracker.subscribers:
-        if unshared:
-            report.followed += subscriber.rewritten(replay.replaced, replay.mapping)
-        report.followed += subscriber.fetched([(c, parents[0]) for c, parents in fetched if len(parents) == 1])
+    try:
+        for subscriber in tracker.subscribers:
+            report.followed += subscriber.fetched([(c, parents[0]) for c, parents in fetched if len(parents) == 1])
+    except InvalidDocument as err:  # the gitdesk.yml that came in is not readable here: still push
+        report.followed.append(f"warning: {err}; nothing was done about the fetched changes' mail")
     return new
 
 
@@ -221,6 +229,7 @@ class _Replay:
         self.local = local
         self.mapping: dict[int, int] = {}
         self.replaced: dict[str, str | None] = {}  # each local commit -> its replay (None: left out)
+        self.lost: dict[str, set[int]] = {}  # each local commit -> issues where its change lost
         self.changes = {commit: repo.commit_changes(commit, parents[0]) for commit, parents in local}
 
     def run(self, report: SyncReport) -> str:
@@ -244,8 +253,11 @@ class _Replay:
                     oid = self._merged(parent, before, path, target, oid, notes)
                 elif status == "A":
                     target = self._beside(parent, target, oid, notes)
+                    oid = self._merge_file(parent, target, None, oid, notes)
                 changes[target] = (mode, oid)
             text = renumber_text(message, self.here)
+            self.lost[commit] = {int(m.group(1)) for note in notes if _LOST.search(note)
+                                 for m in [re.match(r"#(\d+) ", note)] if m}
             if notes:  # printed for this clone; recorded for everyone, naming whose value it was
                 text += "\n\n" + "\n".join(_recorded(note, author.email) for note in notes)
                 report.merged += notes
@@ -305,6 +317,8 @@ class _Replay:
         if not self.here or not path.endswith(".md") or "/files/" in path:
             return oid  # an attached file is the sender's, as sent
         text = self.repo.read_blob(oid).decode("utf-8", "surrogateescape")
+        if path.startswith("issues/") and _customers_words(text, path):
+            return oid  # "my invoice #42" is the customer's number, not the desk's
         new = renumber_text(text, self.here)
         if path.startswith("kb/"):
             try:
@@ -331,33 +345,49 @@ class _Replay:
             for k in range(2, 1000):
                 if self.repo.entry(parent, f"{stem}-{k}.md") is None:
                     return f"{stem}-{k}.md"
-        notes.append(f"{target}: added on both sides; kept this clone's version")
-        return target
+        return target  # the caller merges it with the other (a KB article of the same name)
 
     def _merged(self, parent: str, before: str, path: str, target: str, oid: str, notes: list[str]) -> str:
         """Our version of ``target``, merged with what the shared side made of it meanwhile."""
-        now = self.repo.entry(parent, target)
         was = self.repo.entry(before, path)
-        if now is None or was is None or now[1] == was[1] or now[1] == oid:
+        if was is None:
+            return oid
+        # the common version as this clone's renumbering would have it, so that the
+        # renumbering itself is not taken for a change made on the shared side
+        return self._merge_file(parent, target, self._rewritten(path, was[1]), oid, notes)
+
+    def _merge_file(self, parent: str, target: str, base: str | None, oid: str, notes: list[str]) -> str:
+        """``oid`` (this clone's version of ``target``) merged with the shared one, from their
+        common version ``base`` (None: both sides added the file). Issue and KB files merge
+        field by field, other text files line by line (gitdesk.yml); what both sides changed
+        differently follows the rule."""
+        now = self.repo.entry(parent, target)
+        if now is None or now[1] == base or now[1] == oid:
             return oid  # they did not change it (or made the same change)
-        base, theirs, ours = (self.repo.read_blob(x).decode("utf-8", "surrogateescape")
-                              for x in (was[1], now[1], oid))
-        if not target.endswith(".md"):
-            notes.append(f"{target}: changed on both sides; kept this clone's version")
-            return oid
-        try:
-            label = _label(target)
-            shared = parse(theirs, target)
-            doc, lost = merge_documents(parse(base, target), shared, parse(ours, target),
-                                        lambda key, t, o: self.rule.settle(label, key, t, o),
-                                        "text" if target.startswith("kb/") else "description")
-        except InvalidDocument:
-            notes.append(f"{target}: changed on both sides and not readable; kept this clone's version")
-            return oid
-        notes += [f"{_label(target)} {what}" for what in lost]
-        if doc.body == shared.body and _but_updated(doc.meta) == _but_updated(shared.meta):
-            return now[1]  # nothing of this clone's change is left: the file stays as shared
-        return self.repo.write_blob(render(doc).encode("utf-8", "surrogateescape"))
+        data = [self.repo.read_blob(x) if x else b"" for x in (base, now[1], oid)]
+        label = _label(target)
+        if target.endswith(".md"):
+            try:
+                texts = [d.decode("utf-8", "surrogateescape") for d in data]
+                shared = parse(texts[1], target)
+                common = parse(texts[0], target) if base else Document({}, "")
+                doc, lost = merge_documents(common, shared, parse(texts[2], target),
+                                            lambda key, t, o: self.rule.settle(label, key, t, o),
+                                            "text" if target.startswith("kb/") else "description")
+            except InvalidDocument:
+                doc, lost = None, []
+            if doc is not None:
+                notes += [f"{label} {what}" for what in lost]
+                if doc.body == shared.body and _but_updated(doc.meta) == _but_updated(shared.meta):
+                    return now[1]  # nothing of this clone's change is left: the file stays as shared
+                return self.repo.write_blob(render(doc).encode("utf-8", "surrogateescape"))
+        merged = self.repo.merge_lines(*data) if b"\0" not in b"".join(data) else None
+        if merged is not None:
+            return self.repo.write_blob(merged)
+        theirs, ours = (d.decode("utf-8", "replace") for d in data[1:])
+        kept, what = self.rule.settle(label, "file", theirs, ours)
+        notes.append(f"{label} {what}")
+        return oid if kept == ours else now[1]
 
 
 Settle = Callable[[str, Any, Any], "tuple[Any, str]"]  # (field, theirs, ours) -> (value, what was decided)
@@ -375,6 +405,7 @@ class Rule:
 
     def settle(self, label: str, key: str, theirs: Any, ours: Any) -> tuple[Any, str]:
         t, o = (("the shared text", "this clone's text") if key in ("description", "text")
+                else ("the shared version", "this clone's version") if key == "file"
                 else (_show(theirs), _show(ours)))
         name = self.name
         if name == "ask":
@@ -419,6 +450,14 @@ def merge_documents(base: Document, theirs: Document, ours: Document,
             lost.append(what)
         if value is not None or key in ours.meta and key in theirs.meta:
             meta[key] = value
+    status = (base.meta.get("status"), theirs.meta.get("status"), ours.meta.get("status"))
+    if status[1] != status[0] and status[2] != status[0] and status[1] != status[2]:
+        side = theirs if meta.get("status") == status[1] else ours  # the fields a status sets follow it
+        for key in FOLLOW_STATUS:
+            if side.meta.get(key) is not None:
+                meta[key] = side.meta[key]
+            else:
+                meta.pop(key, None)
     if ours.body == base.body:
         body = theirs.body
     elif theirs.body in (base.body, ours.body):
@@ -451,13 +490,28 @@ def renumber_text(text: str, mapping: dict[int, int]) -> str:
     return _REFERENCE.sub(lambda m: f"#{mapping.get(int(m.group(1)), int(m.group(1)))}", text)
 
 
+def _customers_words(text: str, path: str) -> bool:
+    """Is this issue file a customer's text (their mail, or the control panel)?"""
+    try:
+        meta = parse(text, path).meta
+    except InvalidDocument:
+        return False
+    if path.endswith("/issue.md"):
+        def address(value: Any) -> str:
+            return str(value or "").rsplit("<", 1)[-1].rstrip(">").strip().lower()
+        return bool(meta.get("message_id")) or bool(meta.get("customer")) and \
+            address(meta.get("author")) == address(meta.get("customer"))
+    return meta.get("via") in ("email", "web")
+
+
 def _but_updated(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if k != "updated"}
 
 
 def _label(path: str) -> str:
+    """How a decision names the file: ``#42`` for an issue's fields, else its path."""
     found = _ISSUE_PATH.fullmatch(path)
-    return f"#{found.group(1)}" if found else path
+    return f"#{found.group(1)}" if found and found.group(2) == "issue.md" else path
 
 
 def _show(value: Any) -> str:

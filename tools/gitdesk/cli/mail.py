@@ -119,6 +119,7 @@ def send_cmd(ctx, as_json):
     for error in report.errors:
         click.echo(clean(f"warning: {error}"), err=True)
     held = f", {report.held} waiting until gitdesk sync pushes their change" if report.held else ""
+    held += f", {report.left} left to the mailer clone" if report.left else ""
     click.echo(f"{report.sent} sent, {report.deferred} deferred, {report.failed} failed, "
                f"{report.waiting} waiting for their retry time{held}")
 
@@ -143,8 +144,9 @@ def status_cmd(ctx, as_json):
     click.echo(f"outbox: {counts['queue']} queued, {counts['failed']} failed, {counts['sent']} sent "
                f"(kept 30 days); quarantine: {data['quarantined']} message(s)")
     if data["role"] == "silent":
-        click.echo("this clone sends no mail (mail.send_from: mailer): the clone with "
-                   "`git config gitdesk.mailer true` sends it, after gitdesk sync")
+        click.echo("this clone queues no mail (mail.send_from: mailer): the clone with "
+                   "`git config gitdesk.mailer true` sends it after gitdesk sync (mail queued here "
+                   "before the switch still goes from here)")
     elif data["role"] == "mailer":
         click.echo("this clone is the mailer: it sends the mail about every clone's changes it syncs")
     if data["held"]:

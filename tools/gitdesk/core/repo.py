@@ -384,7 +384,8 @@ class Repo:
         """The git operation left half done in this worktree (merge, rebase, cherry-pick)."""
         # (not REBASE_HEAD: git leaves it behind after a rebase that stopped and then finished)
         for state, name in (("MERGE_HEAD", "merge"), ("rebase-merge", "rebase"),
-                            ("rebase-apply", "rebase"), ("CHERRY_PICK_HEAD", "cherry-pick")):
+                            ("rebase-apply", "rebase"), ("CHERRY_PICK_HEAD", "cherry-pick"),
+                            ("REVERT_HEAD", "revert")):
             if (self.git_dir / state).exists():
                 return name
         return None
@@ -460,6 +461,19 @@ class Repo:
         if proc.returncode != 0:
             raise GitError("git hash-object failed")
         return proc.stdout.decode().strip()
+
+    def merge_lines(self, base: bytes, theirs: bytes, ours: bytes) -> bytes | None:
+        """git's line-by-line three-way merge of a text file; None where both sides changed
+        the same lines (a conflict)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="gitdesk-merge-") as folder:
+            names = []
+            for name, data in (("ours", ours), ("base", base), ("theirs", theirs)):
+                (Path(folder) / name).write_bytes(data)
+                names.append(str(Path(folder) / name))
+            proc = subprocess.run(["git", "merge-file", "-p", "-q", *names], env=clean_env(), capture_output=True)
+        return proc.stdout if proc.returncode == 0 else None
 
     def make_commit(self, parent: str, changes: dict[str, tuple[str, str] | None], message: str,
                     author: Identity, date: str) -> str:

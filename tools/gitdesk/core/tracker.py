@@ -45,9 +45,15 @@ class Pending(Protocol):
 class Subscriber(Protocol):
     def prepare(self, change: "Change") -> Pending | None: ...
 
-    def rewritten(self, commits: dict[str, str | None], renumbered: dict[int, int]) -> list[str]:
+    def rewritten(self, commits: dict[str, str | None], renumbered: dict[int, int],
+                  lost: dict[str, set[int]]) -> list[str]:
         """Commits were replaced (``gitdesk sync`` replayed them: old -> new, None when a
-        commit was left out) and issues renumbered; what was done about it, to report."""
+        commit was left out), issues renumbered, and some commits' changes to some issues
+        lost to the shared values (old commit -> issues); what was done about it, to report."""
+        ...
+
+    def published(self, tip: str) -> None:
+        """This clone's commits up to ``tip`` reached the shared repository (pushed)."""
         ...
 
     def fetched(self, commits: list[tuple[str, str]]) -> list[str]:

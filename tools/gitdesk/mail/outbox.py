@@ -135,7 +135,8 @@ def recover(tracker: "Tracker") -> int:
     return moved
 
 
-def follow_sync(tracker: "Tracker", commits: dict[str, str | None], renumbered: dict[int, int]) -> list[str]:
+def follow_sync(tracker: "Tracker", commits: dict[str, str | None], renumbered: dict[int, int],
+                lost: dict[str, set[int]] | None = None) -> list[str]:
     """After ``gitdesk sync`` replayed commits (old -> new; None: left out, nothing of the
     change survived) and renumbered issues: the queued entries of those commits name the new
     commit and say the new numbers; an entry whose change is gone is moved to failed/ with
@@ -155,13 +156,17 @@ def follow_sync(tracker: "Tracker", commits: dict[str, str | None], renumbered: 
         new = commits[entry["commit"]]
         what = f"mail to {', '.join(map(str, entry.get('to') or []))} about #{entry.get('issue')}"
         issue = entry.get("issue")
-        if new is None or entry.get("kind") == "assigned" and not _still_assigned(
+        undone = entry.get("kind") in ("update", "assigned") and \
+            renumbered.get(issue, issue) in (lost or {}).get(entry["commit"], ())
+        if new is None or undone or entry.get("kind") == "assigned" and not _still_assigned(
                 tracker, renumbered.get(issue, issue), entry.get("to")):
             _drop(path, entry, "not sent: gitdesk sync undid the change it reports (the shared "
                                "repository had already decided otherwise)")
             told.append(f"{what} not sent: its change was undone")
             continue
         entry["commit"] = new
+        if renumbered and isinstance(entry.get("requires"), dict):  # the files as they are now
+            entry["requires"] = _renumbered_files(tracker, new, entry["requires"], renumbered)
         if renumbered and isinstance(entry.get("message"), str) and entry.get("to"):
             signer = signer or Signer(load_secret(tracker.local_dir), tracker.settings.mail.address)
             raw = entry["message"].encode("utf-8", "surrogateescape")
@@ -184,16 +189,24 @@ def follow_sync(tracker: "Tracker", commits: dict[str, str | None], renumbered: 
     return told
 
 
-def hand_over(tracker: "Tracker") -> list[str]:
-    """A clone that became silent (mail.send_from: mailer, and it is not the mailer) leaves
-    its queued mail to the mailer, which mails about the changes as their commits reach it."""
-    root = outbox_dir(tracker)
-    left = sorted((root / "queue").glob("*.json"))
-    for path in left:
-        entry = _read(path)
-        if isinstance(entry, dict):
-            _drop(path, entry, "not sent from this clone: the mailer clone sends it (mail.send_from: mailer)")
-    return [f"{len(left)} queued mail(s) left to the mailer clone (mail.send_from: mailer)"] if left else []
+def mailer_decides(tracker: "Tracker", commit: str, seen: dict[str, bool]) -> bool:
+    """Did gitdesk.yml say ``send_from: mailer`` in ``commit``, the parent of a change, as
+    the clone that made the change had it? Then the mailer mails about that change, and the
+    clone that made it does not; otherwise that clone does. ``seen`` caches by file."""
+    from ..core.document import load_yaml_file
+    from ..errors import InvalidDocument
+
+    found = tracker.repo.entry(commit, "gitdesk.yml")
+    if found is None:
+        return False
+    if found[1] not in seen:
+        try:
+            data = load_yaml_file(tracker.repo.read_blob(found[1]).decode("utf-8", "replace"), "gitdesk.yml")
+            mail = data.get("mail") if isinstance(data, dict) else None
+            seen[found[1]] = isinstance(mail, dict) and mail.get("send_from") == "mailer"
+        except InvalidDocument:
+            seen[found[1]] = False
+    return seen[found[1]]
 
 
 @contextmanager
@@ -210,8 +223,32 @@ def mailed_up_to(tracker: "Tracker", commits: list[tuple[str, str]]):
     else:
         new = list(commits)
     yield new
-    if commits and not (mark and new != commits and not new):
-        mark_file.write_text(commits[-1][0] + "\n", encoding="utf-8")
+    if commits:
+        mark_mailed(tracker, commits[-1][0])
+
+
+def mark_mailed(tracker: "Tracker", commit: str) -> None:
+    """Move the mailer's mark to ``commit`` unless it is there or beyond already."""
+    mark_file = tracker.local_dir / "mailed"
+    try:
+        mark = mark_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        mark = ""
+    if not mark or not tracker.repo.resolve(mark) or not tracker.repo.is_ancestor(commit, mark):
+        mark_file.write_text(commit + "\n", encoding="utf-8")
+
+
+def _renumbered_files(tracker: "Tracker", commit: str, files: dict, renumbered: dict[int, int]) -> dict:
+    """An entry's files after a renumbering: the new folder, the content the commit holds."""
+    out = {}
+    for rel, oid in files.items():
+        parts = str(rel).split("/")
+        if len(parts) > 2 and parts[0] == "issues" and parts[1].isdigit() and int(parts[1]) in renumbered:
+            parts[1] = str(renumbered[int(parts[1])])
+        rel = "/".join(parts)
+        found = tracker.repo.entry(commit, rel)
+        out[rel] = found[1] if found else oid
+    return out
 
 
 def _drop(path: Path, entry: dict[str, Any], reason: str) -> None:
@@ -242,6 +279,7 @@ class Delivery:
     failed: int = 0
     waiting: int = 0
     held: int = 0      # waiting for their change to reach the shared branch
+    left: int = 0      # left to the mailer clone (mail.send_from: mailer)
     busy: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -370,8 +408,11 @@ class Shared:
     entries written before entries named their commit, never wait."""
 
     def __init__(self, tracker: "Tracker"):
+        self.tracker = tracker
         self.repo = tracker.repo
         self.where = self.repo.upstream() if tracker.settings.mail.wait_for_push else None
+        self.silent = tracker.settings.mail.send_from == "mailer" and not self.repo.config_flag("gitdesk.mailer")
+        self.modes: dict[str, bool] = {}
         self.tip = self.repo.resolve("refs/remotes/{}/{}".format(*self.where)) if self.where else None
         self.known: dict[str, bool] = {}
 
@@ -391,6 +432,15 @@ class Shared:
         return not (isinstance(needs, dict) and needs and all(
             isinstance(oid, str) and (self.repo.entry(self.tip, str(rel)) or ("", ""))[1] == oid
             for rel, oid in needs.items()))
+
+    def left_to_mailer(self, entry: dict[str, Any]) -> bool:
+        """In a clone that sends no mail: was this entry's change made on top of a desk that
+        had a mailer (so the mailer mails about it)? Entries of changes made before stay."""
+        commit = entry.get("commit")
+        if not self.silent or not isinstance(commit, str):
+            return False
+        parents = self.repo.commit_parents(commit) if self.repo.resolve(commit) else []
+        return bool(parents) and mailer_decides(self.tracker, parents[0], self.modes)
 
 
 def _deliver_one(tracker: "Tracker", connection: _Connection, shared: Shared, path: Path,
@@ -425,6 +475,10 @@ def _deliver_one(tracker: "Tracker", connection: _Connection, shared: Shared, pa
         if "held" not in entry:
             entry["held"] = iso(moment)
             _write(path, entry)
+        return True
+    if shared.left_to_mailer(entry):
+        _drop(path, entry, "not sent from this clone: the mailer clone sends it (mail.send_from: mailer)")
+        report.left += 1
         return True
     if not ready:
         report.waiting += 1
