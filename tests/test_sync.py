@@ -579,3 +579,26 @@ def test_a_customers_own_numbers_are_not_renumbered(clones, tmp_path):
     assert titles(a) == {1: "From b", 2: "Invoice #1 charged twice", 3: "From a"}
     assert "My invoice #1 was charged twice." in shown(a, 2)["body"]
     assert "A's text, about #3." in shown(a, 3)["body"]
+
+
+def test_an_issue_made_after_a_plain_git_pull_is_renumbered_too(clones):
+    """a merged the shared branch with git pull, then made an issue (the next number after
+    what it had); c had meanwhile pushed that number: a's moves."""
+    a, b, c = clones("a"), clones("b"), clones("c")
+    b("issue", "new", "From b", "-m", "x")
+    sync(b)
+    a("issue", "new", "Early in a", "-m", "x")
+    assert _pull(a, "--no-rebase").returncode != 0            # both made #1: stopped
+    git(a.root, "merge", "--abort")
+    sync(a)                                                   # a's becomes #2
+    sync(c)
+    a("kb", "new", "Note", "-m", "x")
+    b("kb", "new", "Other note", "-m", "y")
+    sync(b)
+    assert _pull(a, "--no-rebase").returncode == 0            # a clean merge commit
+    a("issue", "new", "After the pull", "-m", "x")           # #3 here
+    c("issue", "new", "From c", "-m", "x")                   # #3 there, pushed first
+    sync(c)
+    lines = sync(a)
+    assert "#3 is now #4" in lines
+    assert titles(a) == {1: "From b", 2: "Early in a", 3: "From c", 4: "After the pull"}

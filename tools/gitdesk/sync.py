@@ -302,9 +302,12 @@ class _Replay:
             return self.mapping  # made before any merge: on this clone's own line
         merge = self.joined[-1]
         shared = next((p for p in self.repo.commit_parents(merge) if self.repo.is_ancestor(p, self.theirs)), None)
-        return {n: m for n, m in self.mapping.items()
-                if shared is None or self.repo.entry(merge, f"issues/{n}/issue.md")
-                != self.repo.entry(shared, f"issues/{n}/issue.md")}  # the merge kept this clone's
+
+        def mine(number: int) -> bool:  # made after the merge, or the merge kept this clone's
+            kept = self.repo.entry(merge, f"issues/{number}/issue.md")
+            return shared is None or kept is None or kept != self.repo.entry(shared, f"issues/{number}/issue.md")
+
+        return {n: m for n, m in self.mapping.items() if mine(n)}
 
     def _path(self, path: str) -> str:
         found = _ISSUE_PATH.fullmatch(path)
@@ -340,6 +343,9 @@ class _Replay:
         if now is None or now[1] == oid:
             return target
         found = _ISSUE_PATH.fullmatch(target)
+        if found and found.group(2) == "issue.md":  # two issues under one number: never merged
+            raise SyncError(f"#{found.group(1)} was created on both sides and not renumbered (a bug in "
+                            "gitdesk sync); nothing was changed: please report it")
         if found and found.group(2) != "issue.md" and "/" not in found.group(2) and target.endswith(".md"):
             stem = target[:-3]
             for k in range(2, 1000):
