@@ -162,7 +162,7 @@ def test_without_a_shared_repository_sync_says_how_to_add_one(cli):
     assert result.exit_code == 1 and "git remote add origin" in result.output
 
 
-SEEDS = [int(s) for s in os.environ.get("GITDESK_SYNC_SEEDS", "1,2,3").split(",")]
+SEEDS = [int(s) for s in os.environ.get("GITDESK_SYNC_SEEDS", "1,2,3,4,5").split(",")]
 CLONES = int(os.environ.get("GITDESK_SYNC_CLONES", "3"))
 STEPS = int(os.environ.get("GITDESK_SYNC_STEPS", "36"))  # a larger run: 5 clones, 200 steps
 
