@@ -602,3 +602,23 @@ def test_an_issue_made_after_a_plain_git_pull_is_renumbered_too(clones):
     lines = sync(a)
     assert "#3 is now #4" in lines
     assert titles(a) == {1: "From b", 2: "Early in a", 3: "From c", 4: "After the pull"}
+
+
+def test_a_commit_sync_cannot_replay_is_named_and_nothing_changes(clones):
+    a, b = clones("a"), clones("b")
+    os.symlink("gitdesk.yml", a.root / "L")
+    git(a.root, "add", "L")
+    git(a.root, "commit", "-q", "-m", "a link")
+    sync(a)
+    sync(b)
+    (b.root / "L").unlink()
+    os.symlink("kb", b.root / "L")
+    git(b.root, "commit", "-q", "-am", "relink")
+    a("issue", "new", "Meanwhile", "-m", "x")
+    sync(a)
+    head = git(b.root, "rev-parse", "HEAD")
+    refused = b("gitdesk", "sync", ok=False)
+    assert refused.exit_code == 1
+    assert "cannot replay commit" in refused.output and "(relink: L)" in refused.output
+    assert "nothing was changed" in refused.output
+    assert git(b.root, "rev-parse", "HEAD") == head

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .core.document import Document, parse, render
 from .core.repo import Repo
-from .errors import GitdeskError, InvalidDocument
+from .errors import GitdeskError, GitError, InvalidDocument
 
 if TYPE_CHECKING:
     from .core.tracker import Tracker
@@ -261,7 +261,11 @@ class _Replay:
             if notes:  # printed for this clone; recorded for everyone, naming whose value it was
                 text += "\n\n" + "\n".join(_recorded(note, author.email) for note in notes)
                 report.merged += notes
-            made = self.repo.make_commit(parent, changes, text, author, date)
+            try:
+                made = self.repo.make_commit(parent, changes, text, author, date)
+            except GitError as err:
+                raise SyncError(f"cannot replay commit {commit[:10]} ({message.splitlines()[0][:60]}: "
+                                f"{', '.join(sorted(changes))[:200]}): {err}; nothing was changed") from None
             self.replaced[commit] = made if made != parent else None
             parent = made
         return parent
