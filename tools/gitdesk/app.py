@@ -24,11 +24,12 @@ class _Outbox:
         self._modes: dict[str, bool] = {}  # gitdesk.yml blob -> says send_from: mailer
 
     def _role(self) -> str:
-        """'every': each clone mails its own changes; else this clone is the 'mailer' (it
-        mails everyone's changes) or 'silent' (mail.send_from: mailer, and not the one)."""
+        """``mail_role``, without importing the mail code for a desk where each clone mails."""
         if self.tracker.settings.mail.send_from != "mailer":
             return "every"
-        return "mailer" if self.tracker.repo.config_flag("gitdesk.mailer") else "silent"
+        from .mail.outbox import mail_role
+
+        return mail_role(self.tracker)
 
     def prepare(self, change: "Change") -> "Pending | None":
         if not any(getattr(event, "notify", False) for event in change.events) or self._role() == "silent":

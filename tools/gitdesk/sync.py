@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .core.document import Document, parse, render
 from .core.repo import Repo
+from .core.tracker import email_of
 from .errors import GitdeskError, GitError, InvalidDocument
 
 if TYPE_CHECKING:
@@ -155,28 +156,23 @@ def clashes(tracker: "Tracker") -> list[Clash]:
                         "cannot join them (was the shared repository made from another desk?)")
     if base == ours:
         return []
-    unshared = repo.commits_between(base, ours)
-    local = [(commit, parents) for commit, parents in unshared if len(parents) == 1]
-    joined = len(local) != len(unshared)
+    local, joined = _split(repo.commits_between(base, ours))
     mapping = _Replay(repo, base, theirs, local)._renumbering() if local else {}
-    return [Clash(n, "/".join(shared), joined) for n in sorted(mapping)]
+    return [Clash(n, "/".join(shared), bool(joined)) for n in sorted(mapping)]
 
 
 def joined_twice(tracker: "Tracker", limit: int = 20) -> list[tuple[int, str]]:
     """Numbers created on both sides of one of the newest merge commits (a plain git pull
     whose conflict was resolved and committed): (number, merge commit)."""
     repo = tracker.repo
-
-    def ids(commit: str) -> set[int]:
-        return {int(n) for n in repo.names(commit, "issues") if n.isdigit() and n[0] != "0"}
-
     found = []
     for merge in repo.merges(limit):
         parents = repo.commit_parents(merge)
         base = repo.merge_base(parents[0], parents[1]) if len(parents) == 2 else None
         if base is not None:
-            before = ids(base)
-            found += [(n, merge) for n in sorted((ids(parents[0]) - before) & (ids(parents[1]) - before))]
+            before = _issue_ids(repo, base)
+            found += [(n, merge) for n in sorted((_issue_ids(repo, parents[0]) - before)
+                                                 & (_issue_ids(repo, parents[1]) - before))]
     return found
 
 
@@ -197,8 +193,7 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
     # A merge commit (a plain `git pull`) is left out, as `git rebase` does: the commits it
     # joined are replayed one by one, and a number both sides created is renumbered rather
     # than settled by however the merge's conflict was resolved.
-    local = [(commit, parents) for commit, parents in unshared if len(parents) == 1]
-    joined = [commit for commit, parents in unshared if len(parents) > 1]
+    local, joined = _split(unshared)
     replay = _Replay(repo, base, theirs, local, rule, joined)
     new = replay.run(report) if local else theirs
     repo.move_to(ours, new)
@@ -274,7 +269,7 @@ class _Replay:
     def _renumbering(self) -> dict[int, int]:
         """This clone's new issues whose number the shared branch also uses -> free numbers."""
         def ids(commit: str) -> set[int]:
-            return {int(n) for n in self.repo.names(commit, "issues") if n.isdigit() and n[0] != "0"}
+            return _issue_ids(self.repo, commit)
 
         added = [(commit, int(found.group(1))) for commit, _ in self.local
                  for status, _, _, path in self.changes[commit]
@@ -500,6 +495,16 @@ def renumber_text(text: str, mapping: dict[int, int]) -> str:
     return _REFERENCE.sub(lambda m: f"#{mapping.get(int(m.group(1)), int(m.group(1)))}", text)
 
 
+def _issue_ids(repo: Repo, commit: str) -> set[int]:
+    return {int(n) for n in repo.names(commit, "issues") if n.isdigit() and n[0] != "0"}
+
+
+def _split(unshared: list[tuple[str, list[str]]]) -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """Unshared commits -> (the plain ones, to replay; the merge commits, left out)."""
+    return ([(c, parents) for c, parents in unshared if len(parents) == 1],
+            [c for c, parents in unshared if len(parents) > 1])
+
+
 def _customers_words(text: str, path: str) -> bool:
     """Is this issue file a customer's text (their mail, or the control panel)?"""
     try:
@@ -507,10 +512,8 @@ def _customers_words(text: str, path: str) -> bool:
     except InvalidDocument:
         return False
     if path.endswith("/issue.md"):
-        def address(value: Any) -> str:
-            return str(value or "").rsplit("<", 1)[-1].rstrip(">").strip().lower()
-        return bool(meta.get("message_id")) or bool(meta.get("customer")) and \
-            address(meta.get("author")) == address(meta.get("customer"))
+        customer = email_of(meta.get("customer"))
+        return bool(meta.get("message_id")) or bool(customer) and email_of(meta.get("author")) == customer
     return meta.get("via") in ("email", "web")
 
 

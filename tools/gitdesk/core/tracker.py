@@ -87,6 +87,11 @@ def parse_identity(text: str) -> Identity:
     return Identity(text, "")
 
 
+def email_of(who: str | None) -> str:
+    """The address in 'Name <email>' or 'email', lower-cased; '' when there is none."""
+    return parse_identity(str(who or "")).email.lower()
+
+
 def acting_identity(repo: Repo) -> Identity:
     """The acting person: GITDESK_USER, else git's user.name / user.email."""
     env = os.environ.get("GITDESK_USER", "").strip()

@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..core.document import parse
+from ..core.tracker import email_of
 from ..errors import InvalidDocument
 from .actions import field_changes
 from .events import COMMENT, NEW, UPDATE, IssueEvent
@@ -64,9 +65,8 @@ def _opened_via(issue: Issue) -> str:
         return "email"
     if issue.source:
         return "import"
-    author = (issue.author or "").rsplit("<", 1)[-1].rstrip(">").strip().lower()
-    customer = (issue.customer or "").rsplit("<", 1)[-1].rstrip(">").strip().lower()
-    return "web" if customer and author == customer else "cli"
+    customer = email_of(issue.customer)
+    return "web" if customer and email_of(issue.author) == customer else "cli"
 
 
 def path_of(number: int, name: str) -> str:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.tracker import email_of
 from ..timeutil import iso, now, parse_time, stamp
 
 if TYPE_CHECKING:
@@ -213,12 +214,8 @@ def mailer_decides(tracker: "Tracker", commit: str, seen: dict[str, bool]) -> bo
 def mailed_up_to(tracker: "Tracker", commits: list[tuple[str, str]]):
     """The fetched commits not mailed about yet, by the mark ``.gitdesk/mailed`` (the newest
     commit mailed about); the mark moves on when the block ends without an error."""
-    mark_file = tracker.local_dir / "mailed"
-    try:
-        mark = mark_file.read_text(encoding="utf-8").strip()
-    except OSError:
-        mark = ""
-    if mark and tracker.repo.resolve(mark):
+    mark = _mark(tracker)
+    if mark:
         new = [(c, p) for c, p in commits if not tracker.repo.is_ancestor(c, mark)]
     else:
         new = list(commits)
@@ -229,13 +226,26 @@ def mailed_up_to(tracker: "Tracker", commits: list[tuple[str, str]]):
 
 def mark_mailed(tracker: "Tracker", commit: str) -> None:
     """Move the mailer's mark to ``commit`` unless it is there or beyond already."""
-    mark_file = tracker.local_dir / "mailed"
+    mark = _mark(tracker)
+    if not mark or not tracker.repo.is_ancestor(commit, mark):
+        (tracker.local_dir / "mailed").write_text(commit + "\n", encoding="utf-8")
+
+
+def _mark(tracker: "Tracker") -> str:
+    """The newest commit the mailer mailed about (``.gitdesk/mailed``), if this clone has it."""
     try:
-        mark = mark_file.read_text(encoding="utf-8").strip()
+        mark = (tracker.local_dir / "mailed").read_text(encoding="utf-8").strip()
     except OSError:
-        mark = ""
-    if not mark or not tracker.repo.resolve(mark) or not tracker.repo.is_ancestor(commit, mark):
-        mark_file.write_text(commit + "\n", encoding="utf-8")
+        return ""
+    return mark if mark and tracker.repo.resolve(mark) else ""
+
+
+def mail_role(tracker: "Tracker") -> str:
+    """'every' (each clone mails its own changes), else 'mailer' (this clone mails everyone's:
+    git config gitdesk.mailer true) or 'silent' (mail.send_from: mailer, and not the one)."""
+    if tracker.settings.mail.send_from != "mailer":
+        return "every"
+    return "mailer" if tracker.repo.config_flag("gitdesk.mailer") else "silent"
 
 
 def _renumbered_files(tracker: "Tracker", commit: str, files: dict, renumbered: dict[int, int]) -> dict:
@@ -266,8 +276,7 @@ def _still_assigned(tracker: "Tracker", issue: Any, to: Any) -> bool:
         assignee = tracker.issues.load(int(issue)).assignee or ""
     except (GitdeskError, TypeError, ValueError):
         return False
-    address = assignee.rsplit("<", 1)[-1].rstrip(">").strip().lower()
-    return isinstance(to, list) and [str(t).lower() for t in to] == [address]
+    return isinstance(to, list) and [str(t).lower() for t in to] == [email_of(assignee)]
 
 
 # -- delivery ---------------------------------------------------------------------------------
@@ -411,7 +420,7 @@ class Shared:
         self.tracker = tracker
         self.repo = tracker.repo
         self.where = self.repo.upstream() if tracker.settings.mail.wait_for_push else None
-        self.silent = tracker.settings.mail.send_from == "mailer" and not self.repo.config_flag("gitdesk.mailer")
+        self.silent = mail_role(tracker) == "silent"
         self.modes: dict[str, bool] = {}
         self.tip = self.repo.resolve("refs/remotes/{}/{}".format(*self.where)) if self.where else None
         self.known: dict[str, bool] = {}
@@ -587,7 +596,6 @@ def status(tracker: "Tracker") -> dict[str, Any]:
             waiting.append({"name": path.name, "to": entry.get("to"), "next_try": entry.get("next_try"),
                             "error": entry.get("last_error"), "attempts": entry.get("attempts")})
     where = "/".join(shared.where) if shared.where else None
-    role = None
-    if tracker.settings.mail.send_from == "mailer":
-        role = "mailer" if tracker.repo.config_flag("gitdesk.mailer") else "silent"
-    return {"counts": counts, "failed": failed, "retrying": waiting, "held": held, "shared": where, "role": role}
+    role = mail_role(tracker)
+    return {"counts": counts, "failed": failed, "retrying": waiting, "held": held, "shared": where,
+            "role": None if role == "every" else role}
