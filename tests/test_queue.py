@@ -60,7 +60,8 @@ def desk(cli, tracker_dir, monkeypatch):
     with tracker.change() as change:
         for title, kind, prio, hhmm, status in ISSUES.values():
             draft = actions.draft_issue(tracker, title, type=kind, priority=prio, labels=[kind],
-                                        status=status, created=parse_time(f"2026-03-02T{hhmm}:00Z"))
+                                        status=status, created=parse_time(f"2026-03-02T{hhmm}:00Z"),
+                                        body=f"What {title} is about.")
             actions.open_issue(change, draft)
         change.message = "the desk"
     monkeypatch.setenv("GITDESK_NOW", NOW)
@@ -164,6 +165,11 @@ def test_next_shows_the_first_free_item_and_take_takes_it_in_one_commit(desk, tr
     assert commit_count(tracker_dir) == before + 1
     assert subject(tracker_dir) == "#2 take: alice@example.com (status: new -> open)"
     assert git(tracker_dir, "show", "--name-only", "--format=", "HEAD").split() == ["issues/2/issue.md"]
+    changed = [line for line in git(tracker_dir, "show", "--format=", "-U0", "HEAD").splitlines()
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert changed == ["-status: new", "+status: open", "+assignee: alice@example.com",
+                       "-updated: 2026-03-02T10:00:00Z", "+updated: 2026-03-02T12:00:00Z"]
+    assert "What High ticket is about." in (tracker_dir / "issues/2/issue.md").read_text()
     assert git(tracker_dir, "log", "-1", "--format=%an <%ae>").strip() == ALICE
     assert status(tracker_dir) == ""
     assert desk("issue", "next").output.startswith("#1 Normal ticket\nrank 2 · ")

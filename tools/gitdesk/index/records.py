@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidDocument, NotFound
-from ..issues.model import Comment, Issue, Problem
+from ..issues.model import NOT_READ, Comment, Issue, Problem
 from ..issues.sla import first_response
 
 if TYPE_CHECKING:
@@ -166,10 +166,10 @@ def _rebuild(issue_id: int, record: dict[str, Any]) -> tuple[Issue, dt.datetime 
         fields[k] = _dec(fields[k])
     values = dict(zip(FIELDS, fields, strict=True))
     values.update(id=issue_id, last_activity=_dec(record["last_activity"]),
-                  problems=[Problem(*p) for p in record["problems"]])
+                  problems=[Problem(*p) for p in record["problems"]], body=NOT_READ)
     if _FAST:  # what Issue(**values) does, without its defaults: a third of the time
         issue = object.__new__(Issue)
-        issue.__dict__.update(values, body="", comments=[])
+        issue.__dict__.update(values, comments=[])
     else:
         issue = Issue(**values)
     return issue, _dec(record["responded"])

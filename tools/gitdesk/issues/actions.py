@@ -354,7 +354,7 @@ def take(tracker: Tracker, ref: str | int | None = None, *, force: bool = False,
             if item is None:
                 raise NotFound("nothing to take: every item in the queue is taken"
                                + (" or does not match" if query else "") + " (see issue queue)")
-            issue = item.issue
+            issue = tracker.issues.load(item.issue.id)  # the queue's record has no body
         else:
             issue = tracker.issues.load(ref)
         if settings.schema.is_closed(issue.status):

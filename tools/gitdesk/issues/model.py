@@ -24,6 +24,17 @@ SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]*")  # use fullmatch: "$" would let "x\n
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 
+class _NotRead(str):
+    """The body of an issue decoded from the index, which does not keep bodies."""
+
+    __slots__ = ()
+
+
+# Reads as "" wherever a body is shown; issue_to_document refuses it, so an index record
+# can never be written back over its file (which would erase the description).
+NOT_READ = _NotRead("")
+
+
 @dataclass(frozen=True)
 class Problem:
     field: str
@@ -257,6 +268,8 @@ def issue_from_document(doc: Document, issue_id: int, schema: Schema) -> Issue:
 
 
 def issue_to_document(issue: Issue) -> Document:
+    if issue.body is NOT_READ:
+        raise RuntimeError(f"#{issue.id} came from the index, which has no body: load its file to change it")
     meta: dict[str, Any] = {
         "title": issue.title, "type": issue.type, "status": issue.status,
         "priority": issue.priority, "visibility": issue.visibility,
