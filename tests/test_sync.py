@@ -340,6 +340,37 @@ def test_a_clash_a_git_merge_joined_in_one_folder_is_repaired_by_sync(clones):
     assert titles(b) == titles(a)
 
 
+def test_a_clash_a_finished_git_rebase_wrote_over_the_shared_issue_is_repaired_by_sync(clones):
+    """a ran `git pull --rebase`, settled the conflict by taking its own issue.md and went
+    on: its commit now changes b's pushed #1 into a's ticket. check says so; sync gives a's
+    issue (and what a did to it, before and after the pull) #2 and leaves b's #1 as b made it."""
+    a, b = _both_made_1(clones)
+    b("issue", "comment", "1", "-m", "B's comment.", env={"GITDESK_NOW": "2026-03-02T10:30:00Z"})
+    sync(b)
+    assert _pull(a, "--rebase").returncode != 0
+    git(a.root, "checkout", "--theirs", "--", "issues/1/issue.md")  # in a rebase, theirs is a's commit
+    git(a.root, "add", "issues/1/issue.md")
+    done = subprocess.run(["git", "-c", "core.editor=true", "-c", "core.commentChar=;", "rebase", "--continue"], cwd=a.root,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    a("issue", "comment", "1", "-m", "A's second comment on #1.", env={"GITDESK_NOW": "2026-03-02T11:00:00Z"})
+    assert titles(a) == {1: "From a"}                        # b's ticket is gone from view
+    checked = a("gitdesk", "check", ok=False)
+    assert "issues/1: #1 was created here and on origin/main, and a git rebase joined the two in one " \
+           "folder: run gitdesk sync" in checked.output and checked.exit_code == 1
+
+    assert sync(a) == ["#1 is now #2", "pushed 3 commits to origin/main"]
+    assert titles(a) == {1: "From b", 2: "From a"}
+    assert [c["body"] for c in shown(a, 1)["comments"]] == ["B's comment."]
+    assert [c["body"] for c in shown(a, 2)["comments"]] == ["A's comment on #2.", "A's second comment on #2."]
+    assert shown(a, 1)["body"] == "B's text." and "A's text, about #2." in shown(a, 2)["body"]
+    assert git(a.root, "show", "--format=", "--name-status", "origin/main~2").split() == [
+        "A", "issues/2/issue.md"]
+    assert a("gitdesk", "check", "--strict").exit_code == 0
+    sync(b)
+    assert titles(b) == titles(a)
+
+
 def test_check_warns_of_a_clash_the_next_sync_will_settle(clones):
     a, _ = _both_made_1(clones)
     git(a.root, "fetch", "-q")
@@ -471,19 +502,38 @@ def test_no_change_during_an_unfinished_rebase_and_sync_only_on_the_shared_branc
     assert sync(a)[:2] == ["fetched 1 commit from origin/main", "#1 is now #2"]
 
 
-def test_check_finds_two_issues_a_pushed_merge_joined(clones):
-    """The merge that joined two #1s was pushed with plain git: nothing for sync to repair
-    any more (both numbers are public), but check says so instead of `ok`."""
+@pytest.mark.parametrize("how", ["--no-rebase", "--rebase"])
+def test_check_finds_two_issues_a_pushed_pull_joined_until_each_has_a_number_again(clones, how):
+    """The pull that joined two #1s was pushed with plain git: nothing for sync to repair any
+    more (both numbers are public), but check says so instead of `ok`, until the issue that
+    was written over is back under a number of its own."""
     a, _ = _both_made_1(clones)
-    assert _pull(a, "--no-rebase").returncode != 0
-    git(a.root, "checkout", "--ours", "--", "issues")
-    git(a.root, "add", "-A", "issues")
-    git(a.root, "-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "-q", "--no-edit")
+    assert _pull(a, how).returncode != 0
+    if how == "--no-rebase":
+        git(a.root, "checkout", "--ours", "--", "issues")   # a's issue.md over b's
+        git(a.root, "add", "-A", "issues")
+        git(a.root, "-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "-q", "--no-edit")
+        joined, lost = git(a.root, "rev-parse", "HEAD").strip(), "HEAD^2"
+        what = f"merge {joined[:10]} (a git pull whose conflict was resolved by hand)"
+    else:
+        git(a.root, "checkout", "--theirs", "--", "issues")  # in a rebase, theirs is a's commit
+        git(a.root, "add", "-A", "issues")
+        done = subprocess.run(["git", "-c", "core.editor=true", "-c", "core.commentChar=;", "rebase",
+                               "--continue"], cwd=a.root, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        joined, lost = git(a.root, "rev-parse", "HEAD^").strip(), "HEAD~2"
+        what = f"commit {joined[:10]} (a git pull --rebase whose conflict was settled by taking one side)"
     git(a.root, "push", "-q")
     checked = a("gitdesk", "check", ok=False)
     assert checked.exit_code == 1
-    assert "issues/1: two issues #1 were joined by merge" in checked.output
-    assert "give one of them a new number by hand" in checked.output
+    assert f"issues/1: two issues #1 were joined by {what}: give the other one a number of its own " \
+           "by hand (kb: sync)" in checked.output
+    (a.root / "issues/2").mkdir()
+    (a.root / "issues/2/issue.md").write_text(git(a.root, "show", f"{lost}:issues/1/issue.md"))
+    git(a.root, "add", "issues/2")
+    git(a.root, "-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "-q", "-m", "#2: b's again")
+    assert titles(a) == {1: "From a", 2: "From b"}
+    assert a("gitdesk", "check").output == "ok\n"
 
 
 def test_a_shared_repository_that_is_gone_is_named_in_the_error(clones, tmp_path):

@@ -44,7 +44,7 @@ def check(tracker: Tracker) -> list[Finding]:
 def _check_git(tracker: Tracker) -> list[Finding]:
     """What a plain ``git pull`` (or merge, rebase) left: conflicts in the tracker's files,
     and issues created in two clones under one number (``gitdesk sync`` renumbers them)."""
-    from .sync import clashes, joined_twice
+    from .sync import clashes, joined_issues
 
     repo = tracker.repo
     doing = repo.unfinished()
@@ -59,21 +59,39 @@ def _check_git(tracker: Tracker) -> list[Finding]:
         pending = clashes(tracker)
     except GitdeskError as err:  # no history in common with the shared branch
         return [*findings, Finding(".git", None, str(err))]
-    for number, merge in joined_twice(tracker):
-        if not any(c.number == number for c in pending):  # already shared: numbers are public now
-            findings.append(Finding(f"{ISSUES_DIR}/{number}", None, f"two issues #{number} were joined by merge "
-                                    f"{merge[:10]} (a git pull whose conflict was resolved by hand): the "
-                                    "folder mixes them; give one of them a new number by hand (kb: sync)"))
+    joins = [j for j in joined_issues(tracker) if not any(c.number == j.number for c in pending)]
+    present = _identities(tracker) if joins else {}
+    for join in joins:  # already shared: the numbers are public now
+        numbers = {present.get(side) for side in join.sides}
+        if None not in numbers and len(numbers) == len(join.sides):
+            continue  # settled: each of the two issues is in a folder of its own again
+        what = (f"merge {join.commit[:10]} (a git pull whose conflict was resolved by hand)" if join.how == "merge"
+                else f"commit {join.commit[:10]} (a git pull --rebase whose conflict was settled by taking "
+                     "one side)")
+        findings.append(Finding(f"{ISSUES_DIR}/{join.number}", None, f"two issues #{join.number} were joined by "
+                                f"{what}: give the other one a number of its own by hand (kb: sync)"))
     for clash in pending:
         rel = f"{ISSUES_DIR}/{clash.number}"
         if clash.joined:
             findings.append(Finding(rel, None, f"#{clash.number} was created here and on {clash.where}, and "
-                                    "a git merge joined the two in one folder: run gitdesk sync, which "
-                                    "gives this clone's the next free number"))
+                                    f"a git {clash.joined} joined the two in one folder: run gitdesk sync, "
+                                    "which gives this clone's the next free number"))
         else:
             findings.append(Finding(rel, None, f"#{clash.number} was also created on {clash.where}: the next "
                                     "gitdesk sync gives this clone's the next free number", True))
     return findings
+
+
+def _identities(tracker: Tracker) -> dict[tuple[str, str], int]:
+    """Each issue's (created, title) in the worktree -> its number."""
+    from .sync import issue_identity
+
+    found = {}
+    for folder in (tracker.root / ISSUES_DIR).iterdir():
+        if folder.name.isdigit() and (folder / "issue.md").is_file():
+            found[issue_identity((folder / "issue.md").read_bytes(), f"{ISSUES_DIR}/{folder.name}/issue.md")] = \
+                int(folder.name)
+    return found
 
 
 def _error(err: InvalidDocument) -> Finding:

@@ -139,7 +139,7 @@ def sync(tracker: "Tracker", push: bool = True, ask: Ask | None = None) -> SyncR
 class Clash:
     number: int
     where: str      # remote/branch
-    joined: bool    # a merge commit (a plain git pull) put both in one folder
+    joined: str     # what put both in one folder: "merge" (a plain git pull), "rebase" (git pull --rebase), ""
 
 
 def clashes(tracker: "Tracker") -> list[Clash]:
@@ -157,13 +157,26 @@ def clashes(tracker: "Tracker") -> list[Clash]:
     if base == ours:
         return []
     local, joined = _split(repo.commits_between(base, ours))
-    mapping = _Replay(repo, base, theirs, local)._renumbering() if local else {}
-    return [Clash(n, "/".join(shared), bool(joined)) for n in sorted(mapping)]
+    replay = _Replay(repo, base, theirs, local)
+    mapping = replay._renumbering() if local else {}
+    return [Clash(n, "/".join(shared), "rebase" if n in replay.overwritten else "merge" if joined else "")
+            for n in sorted(mapping)]
 
 
-def joined_twice(tracker: "Tracker", limit: int = 20) -> list[tuple[int, str]]:
-    """Numbers created on both sides of one of the newest merge commits (a plain git pull
-    whose conflict was resolved and committed): (number, merge commit)."""
+@dataclass(frozen=True)
+class Joined:
+    """Two issues that a plain git pull put under one number, in shared history."""
+    number: int
+    commit: str     # the merge commit, or the commit a rebase replayed over the shared issue
+    how: str        # "merge" or "rebase"
+    sides: tuple[tuple[str, str], ...]  # each issue's identity: (created, title)
+
+
+def joined_issues(tracker: "Tracker", limit: int = 20) -> list[Joined]:
+    """Numbers under which a plain git pull put two issues, in the newest merge commits (both
+    sides created the number; the conflict was resolved and committed) and in the newest
+    commits that say they made an issue but changed one that existed (a `git pull --rebase`
+    settled by taking one side)."""
     repo = tracker.repo
     found = []
     for merge in repo.merges(limit):
@@ -171,9 +184,30 @@ def joined_twice(tracker: "Tracker", limit: int = 20) -> list[tuple[int, str]]:
         base = repo.merge_base(parents[0], parents[1]) if len(parents) == 2 else None
         if base is not None:
             before = _issue_ids(repo, base)
-            found += [(n, merge) for n in sorted((_issue_ids(repo, parents[0]) - before)
-                                                 & (_issue_ids(repo, parents[1]) - before))]
+            for n in sorted((_issue_ids(repo, parents[0]) - before) & (_issue_ids(repo, parents[1]) - before)):
+                found.append(Joined(n, merge, "merge", _identities(repo, parents, n)))
+    for commit, subject, paths in repo.changed_in("issues/*/issue.md", limit * 10):
+        for path in paths:
+            match = _ISSUE_PATH.fullmatch(path)
+            if match and match.group(2) == "issue.md" and subject.startswith(f"#{match.group(1)} new: "):
+                n = int(match.group(1))
+                found.append(Joined(n, commit, "rebase", _identities(repo, [f"{commit}^", commit], n)))
     return found
+
+
+def issue_identity(data: bytes, path: str) -> tuple[str, str]:
+    """What tells two issues apart when their number does not: (created, title)."""
+    try:
+        meta = parse(data.decode("utf-8", "surrogateescape"), path).meta
+    except InvalidDocument:
+        return ("", "")
+    return str(meta.get("created", "")), str(meta.get("title", ""))
+
+
+def _identities(repo: Repo, commits: list[str], number: int) -> tuple[tuple[str, str], ...]:
+    path = f"issues/{number}/issue.md"
+    return tuple(issue_identity(repo.read_blob(entry[1]), path) for c in commits
+                 if (entry := repo.entry(c, path)) is not None)
 
 
 def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, rule: Rule) -> str:
@@ -184,8 +218,9 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
     if base is None:
         raise SyncError("this clone and the shared branch have no commit in common")
     unshared = repo.commits_between(base, ours)
-    if base == theirs and all(len(parents) == 1 for _, parents in unshared):
-        return ours  # nothing new on the shared branch: just push
+    if base == theirs and all(len(parents) == 1 for _, parents in unshared) and \
+            not _Replay(repo, base, theirs, unshared)._overwritten():
+        return ours  # nothing new on the shared branch (and no issue written over one of it): just push
     fetched = repo.commits_between(base, theirs) if base != theirs else []
     report.fetched = len(fetched)
     for commit, _ in fetched:  # what another clone's sync decided over this clone's values
@@ -226,6 +261,7 @@ class _Replay:
         self.replaced: dict[str, str | None] = {}  # each local commit -> its replay (None: left out)
         self.lost: dict[str, set[int]] = {}  # each local commit -> issues where its change lost
         self.changes = {commit: repo.commit_changes(commit, parents[0]) for commit, parents in local}
+        self.overwritten: dict[int, int] = {}  # shared issue -> the local commit (index) that wrote another over it
 
     def run(self, report: SyncReport) -> str:
         self.mapping = self._renumbering()
@@ -233,13 +269,17 @@ class _Replay:
             first = next((k for k, v in report.renumbered.items() if v == old), old)
             report.renumbered[first] = new
         parent = self.theirs
-        for commit, (before,) in self.local:
-            self.here = self._renumbering_at(before)
+        for index, (commit, (before,)) in enumerate(self.local):
+            self.here = {n: m for n, m in self._renumbering_at(before).items()
+                         if self.overwritten.get(n, -1) <= index}  # before it, #n was the shared one
             author, date, message = self.repo.commit_info(commit)
             changes: dict[str, tuple[str, str] | None] = {}
             notes: list[str] = []
             for status, mode, oid, path in self.changes[commit]:
                 target = self._path(path)
+                if target != path and path.endswith("/issue.md") and self.overwritten.get(
+                        int(path.split("/")[1])) == index:
+                    status = "A"  # this clone's issue, moved off the shared one it was written over
                 if status == "D":
                     changes[target] = None
                     continue
@@ -274,10 +314,11 @@ class _Replay:
         added = [(commit, int(found.group(1))) for commit, _ in self.local
                  for status, _, _, path in self.changes[commit]
                  if status == "A" and (found := _ISSUE_PATH.fullmatch(path)) and found.group(2) == "issue.md"]
-        if not added:
+        self.overwritten = self._overwritten()
+        if not added and not self.overwritten:
             return {}  # no new issue here: nothing to compare (three tree reads saved)
         shared, before = ids(self.theirs), ids(self.base)
-        created: list[int] = []
+        created: list[int] = [n for n in self.overwritten if n in shared]
         for commit, number in added:
             # Both sides know an issue of the common history as the same one; but a commit
             # made before a plain `git pull` joined the shared history did not.
@@ -292,6 +333,28 @@ class _Replay:
                 mapping[number] = free
                 free += 1
         return mapping
+
+    def _overwritten(self) -> dict[int, int]:
+        """Issues of the common history that a local commit replaced by another issue (the
+        commit says it made #42, or the creation time changed): what a `git pull --rebase`
+        leaves when both sides made #42 and the conflict was settled by taking this clone's
+        file. Number -> index of that commit."""
+        found: dict[int, int] = {}
+        seen: set[int] = set()
+        for index, (commit, (before,)) in enumerate(self.local):
+            for status, _, oid, path in self.changes[commit]:
+                match = _ISSUE_PATH.fullmatch(path)
+                if not match or match.group(2) != "issue.md" or int(match.group(1)) in seen:
+                    continue
+                number = int(match.group(1))
+                seen.add(number)  # only its first change here can be the one a rebase wrote
+                was = self.repo.entry(before, path) if status == "M" else None
+                if was is None or before != self.base and was != self.repo.entry(self.base, path):
+                    continue  # not the common history's issue
+                if self.repo.commit_info(commit)[2].startswith(f"#{number} new: ") or \
+                        _created(self.repo.read_blob(was[1])) != _created(self.repo.read_blob(oid)):
+                    found[number] = index  # the commit that made it, or another issue's creation time
+        return found
 
     def _renumbering_at(self, parent: str) -> dict[int, int]:
         """The renumbering for a commit made on ``parent``. After a merge joined two #42s, a
@@ -493,6 +556,16 @@ def renumber_text(text: str, mapping: dict[int, int]) -> str:
     if not mapping:
         return text
     return _REFERENCE.sub(lambda m: f"#{mapping.get(int(m.group(1)), int(m.group(1)))}", text)
+
+
+_CREATED = re.compile(rb"^created:[ \t]*(.*?)[ \t]*$", re.M)
+
+
+def _created(data: bytes) -> bytes | None:
+    """The ``created:`` line of an issue file's frontmatter: which issue it is."""
+    head = data.split(b"\n---", 1)[0]
+    found = _CREATED.search(head)
+    return found.group(1).strip(b"'\"") if found else None
 
 
 def _issue_ids(repo: Repo, commit: str) -> set[int]:

@@ -399,6 +399,18 @@ class Repo:
         """The newest merge commits in HEAD's history."""
         return self.git("rev-list", "--merges", "-n", str(limit), "HEAD", check=False).split()
 
+    def changed_in(self, pathspec: str, limit: int) -> list[tuple[str, str, list[str]]]:
+        """The newest commits that are not merges and changed (not added) files matching
+        ``pathspec``: (commit, subject, those files)."""
+        out = self.git("log", "--no-merges", "--diff-filter=M", "-n", str(limit), "--name-only",
+                       "--format=%x1e%H%x1f%s", "HEAD", "--", pathspec, check=False)
+        found = []
+        for record in out.split("\x1e")[1:]:
+            head, _, names = record.partition("\n")
+            commit, _, subject = head.partition("\x1f")
+            found.append((commit, subject, [n for n in names.splitlines() if n]))
+        return found
+
     def commit_parents(self, commit: str) -> list[str]:
         return self.git("rev-parse", f"{commit}^@").split()
 
