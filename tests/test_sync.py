@@ -536,6 +536,34 @@ def test_check_finds_two_issues_a_pushed_pull_joined_until_each_has_a_number_aga
     assert a("gitdesk", "check").output == "ok\n"
 
 
+def test_a_branch_with_no_upstream_is_not_pushed_as_a_new_shared_branch(clones, tmp_path):
+    """The desk made as kb/sync.md says (`git remote add`, `git push -u`) has no origin/HEAD:
+    on another branch, sync refuses rather than pushing that branch as a second desk whose
+    numbers clash with the shared one's. A clone joined by `git remote add` (nothing fetched
+    yet, no upstream) learns the shared branch from the remote."""
+    first = Cli(tmp_path / "first")
+    git(first.root, "switch", "-q", "-c", "dev")
+    first("issue", "new", "On dev", "-m", "x")
+    refused = first("gitdesk", "sync", ok=False)
+    assert refused.exit_code == 1 and "this clone is on branch dev, not the desk's shared branch origin/main" \
+        in refused.output
+    assert git(tmp_path / "shared.git", "branch", "--format=%(refname:short)").split() == ["main"]
+
+    a = clones("a")
+    a("issue", "new", "Shared", "-m", "x")
+    sync(a)
+    late = tmp_path / "late"
+    git(tmp_path, "clone", "-q", "-b", "main", str(tmp_path / "first" / ".git"), str(late))  # the desk, not the shared repo
+    git(late, "remote", "rename", "origin", "old")
+    git(late, "remote", "add", "origin", str(tmp_path / "shared.git"))
+    git(late, "switch", "-q", "-c", "work")
+    assert Cli(late)("gitdesk", "sync", ok=False).output.startswith(
+        "Error: this clone is on branch work, not the desk's shared branch origin/main")
+    git(late, "switch", "-q", "main")
+    git(late, "branch", "-q", "--unset-upstream")
+    assert sync(Cli(late)) == ["fetched 1 commit from origin/main", "up to date with origin/main"]
+
+
 def test_a_shared_repository_that_is_gone_is_named_in_the_error(clones, tmp_path):
     a = clones("a")
     git(a.root, "remote", "set-url", "origin", str(tmp_path / "nowhere.git"))

@@ -95,7 +95,10 @@ def sync(tracker: "Tracker", push: bool = True, ask: Ask | None = None) -> SyncR
     if doing:
         raise SyncError(f"a git {doing} is in progress: abort it (git {doing} --abort), then run gitdesk "
                         "sync, which settles what gitdesk knows how to (two clones' #42 included)")
-    here, shared = repo.branch(), repo.upstream()
+    here = repo.branch()
+    if (here is None or not repo.tracks(here)) and repo.upstream() is not None:
+        repo.learn_default("origin")  # a clone made by `git remote add`: which branch is shared?
+    shared = repo.upstream()
     if shared is None:
         raise SyncError("no shared repository: add one with `git remote add origin URL` "
                         "(and push once with `git push -u origin main`)")

@@ -350,8 +350,10 @@ class Repo:
 
     def upstream(self) -> tuple[str, str] | None:
         """The remote and branch this clone shares with: the branch's upstream; else, when
-        there is an ``origin``, origin's default branch (its HEAD, as a clone records it),
-        else origin's branch of this name (or ``main`` when detached); None without one."""
+        there is an ``origin``, origin's default branch (its HEAD, as a clone or
+        ``learn_default`` records it), else the first of origin's branches of this name,
+        ``main`` and ``master`` that this clone has fetched, else (nothing fetched: a new
+        shared repository) this branch, or ``main`` when detached; None without origin."""
         branch = self.branch()
         if branch:
             remote = self.git("config", f"branch.{branch}.remote", check=False).strip()
@@ -363,7 +365,15 @@ class Repo:
         default = self.git("symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD", check=False).strip()
         if default.startswith("origin/"):
             return "origin", default[len("origin/"):]
-        return "origin", branch or "main"
+        fetched = [name for name in dict.fromkeys((branch, "main", "master"))
+                   if name and self.resolve(f"refs/remotes/origin/{name}")]
+        return "origin", fetched[0] if fetched else branch or "main"
+
+    def learn_default(self, remote: str) -> None:
+        """Record ``remote``'s default branch (``refs/remotes/<remote>/HEAD``) by asking it, as
+        ``git clone`` does; an empty or unreachable remote leaves things as they are."""
+        if self.run("fetch", "-q", remote).returncode == 0:  # set-head needs the branch fetched
+            self.run("remote", "set-head", remote, "--auto")
 
     def fetch(self, remote: str) -> None:
         self.git("fetch", "-q", remote)
