@@ -564,6 +564,34 @@ def test_a_branch_with_no_upstream_is_not_pushed_as_a_new_shared_branch(clones, 
     assert sync(Cli(late)) == ["fetched 1 commit from origin/main", "up to date with origin/main"]
 
 
+def test_a_file_left_uncommitted_in_a_folder_about_to_be_renumbered_stops_sync(clones):
+    """Left behind by the move, it would become part of the shared #1 (another customer's
+    ticket, perhaps a public issue's page)."""
+    a, b = _both_made_1(clones)
+    (a.root / "issues/1/files").mkdir()
+    (a.root / "issues/1/files/card.txt").write_text("card ends 4242\n")
+    head = git(a.root, "rev-parse", "HEAD")
+    refused = a("gitdesk", "sync", ok=False)
+    assert (refused.exit_code, refused.output) == (1, (
+        "Error: issues/1/files/card.txt is in no commit, and this clone's #1 is about to become #2 (#1 is "
+        "another issue on origin/main): commit it, or move it out of the folder, then run gitdesk sync "
+        "again; nothing was changed\n"))
+    assert git(a.root, "rev-parse", "HEAD") == head and titles(a) == {1: "From a"}
+    git(a.root, "add", "issues/1/files")
+    git(a.root, "commit", "-q", "-m", "#1: the file")
+    assert sync(a)[1] == "#1 is now #2"
+    assert (a.root / "issues/2/files/card.txt").is_file() and not (a.root / "issues/1/files").exists()
+
+
+def test_a_number_made_and_deleted_before_the_sync_is_not_given_to_a_renumbered_issue(clones):
+    a, b = _both_made_1(clones)
+    a("issue", "new", "Made and dropped", "-m", "x")
+    git(a.root, "rm", "-q", "-r", "issues/2")
+    git(a.root, "commit", "-q", "-m", "drop #2")
+    assert sync(a)[1:] == ["#1 is now #3", "pushed 4 commits to origin/main"]
+    assert titles(a) == {1: "From b", 3: "From a"}
+
+
 def test_a_shared_repository_that_is_gone_is_named_in_the_error(clones, tmp_path):
     a = clones("a")
     git(a.root, "remote", "set-url", "origin", str(tmp_path / "nowhere.git"))

@@ -234,6 +234,12 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
     local, joined = _split(unshared)
     replay = _Replay(repo, base, theirs, local, rule, joined)
     new = replay.run(report) if local else theirs
+    stray = repo.untracked([f"issues/{n}/" for n in sorted(replay.mapping)]) if replay.mapping else []
+    if stray:  # left behind, it would join the shared issue that keeps the number (and its page)
+        number = int(stray[0].split("/")[1])
+        raise SyncError(f"{stray[0]} is in no commit, and this clone's #{number} is about to become "
+                        f"#{replay.mapping[number]} (#{number} is another issue on {report.remote}/{report.branch}): "
+                        "commit it, or move it out of the folder, then run gitdesk sync again; nothing was changed")
     repo.move_to(ours, new)
     report.replayed = len(local)
     report.joined = len(joined)
@@ -328,7 +334,9 @@ class _Replay:
             known = number in before and self.repo.is_ancestor(self.base, commit)
             if not known and number not in created:
                 created.append(number)
-        taken = shared | ids(self.local[-1][0]) if self.local else shared
+        # every number this clone's commits made, even one deleted since: replaying that commit
+        # puts it back for a while
+        taken = shared | ids(self.local[-1][0]) | {number for _, number in added}
         mapping: dict[int, int] = {}
         free = max(taken, default=0) + 1
         for number in created:
