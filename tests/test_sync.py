@@ -592,6 +592,35 @@ def test_a_number_made_and_deleted_before_the_sync_is_not_given_to_a_renumbered_
     assert titles(a) == {1: "From b", 3: "From a"}
 
 
+def test_deleting_what_another_clone_changed_meanwhile_is_undone_and_said(clones):
+    """a deletes #1 and a KB article by hand while b comments on #1, sets its priority and
+    edits the article: b's work is kept, a's deletions are undone, and sync says so. A
+    deletion of something nobody touched goes through."""
+    a = clones("a")
+    a("issue", "new", "Shared", "-m", "x")
+    a("issue", "new", "Unloved", "-m", "y")
+    a("kb", "new", "How to reset", "-m", "Press it.")
+    sync(a)
+    b = clones("b")
+    b("issue", "comment", "1", "-m", "Important.")
+    b("issue", "set", "1", "priority=high")
+    edited = b.root.parent / "edited.md"
+    edited.write_text((b.root / "kb/how-to-reset.md").read_text().replace("Press it.", "Press it twice."))
+    b("kb", "edit", "how-to-reset", "-F", str(edited))
+    sync(b)
+    git(a.root, "rm", "-q", "-r", "issues/1", "issues/2", "kb/how-to-reset.md")
+    git(a.root, "commit", "-q", "-m", "clean up")
+    lines = sync(a)
+    assert "#1: kept, as it changed on origin/main since; this clone's deletion was undone" in lines
+    assert "kb/how-to-reset.md: kept, as it changed on origin/main since; this clone's deletion was undone" \
+        in lines
+    assert titles(a) == {1: "Shared"}
+    assert shown(a, 1)["priority"] == "high" and [c["body"] for c in shown(a, 1)["comments"]] == ["Important."]
+    assert "Press it twice." in (a.root / "kb/how-to-reset.md").read_text()
+    assert "a@example.com's deletion was undone" in git(a.root, "log", "-1", "--format=%B")
+    assert a("gitdesk", "check", "--strict").exit_code == 0
+
+
 def test_a_shared_repository_that_is_gone_is_named_in_the_error(clones, tmp_path):
     a = clones("a")
     git(a.root, "remote", "set-url", "origin", str(tmp_path / "nowhere.git"))

@@ -284,12 +284,20 @@ class _Replay:
             author, date, message = self.repo.commit_info(commit)
             changes: dict[str, tuple[str, str] | None] = {}
             notes: list[str] = []
+            kept = self._kept(commit, notes)
             for status, mode, oid, path in self.changes[commit]:
                 target = self._path(path)
                 if target != path and path.endswith("/issue.md") and self.overwritten.get(
                         int(path.split("/")[1])) == index:
                     status = "A"  # this clone's issue, moved off the shared one it was written over
                 if status == "D":
+                    found = _ISSUE_PATH.fullmatch(path)
+                    if found and int(found.group(1)) in kept:
+                        continue
+                    if target == path and self._changed_there(path):
+                        notes.append(f"{path}: kept, as it changed on {self.rule.where} since; this clone's "
+                                     "deletion was undone")
+                        continue
                     changes[target] = None
                     continue
                 oid = self._rewritten(path, oid)
@@ -313,6 +321,23 @@ class _Replay:
             self.replaced[commit] = made if made != parent else None
             parent = made
         return parent
+
+    # -- deletions ---------------------------------------------------------------------------
+    def _kept(self, commit: str, notes: list[str]) -> set[int]:
+        """Shared issues this commit deletes though the shared side changed them meanwhile (a
+        comment, a field): they are kept whole, and the deletion is undone and reported."""
+        numbers = {int(found.group(1)) for status, _, _, path in self.changes[commit]
+                   if status == "D" and (found := _ISSUE_PATH.fullmatch(path)) and found.group(2) == "issue.md"
+                   and int(found.group(1)) not in self.here}
+        kept = {n for n in sorted(numbers) if self._changed_there(f"issues/{n}")}
+        notes += [f"#{n}: kept, as it changed on {self.rule.where} since; this clone's deletion was undone"
+                  for n in sorted(kept)]
+        return kept
+
+    def _changed_there(self, path: str) -> bool:
+        """Did the shared side change this file or folder since the common commit (and keep it)?"""
+        there = self.repo.entry(self.theirs, path)
+        return there is not None and there != self.repo.entry(self.base, path)
 
     # -- ids -----------------------------------------------------------------------------------
     def _renumbering(self) -> dict[int, int]:
