@@ -84,6 +84,39 @@ def test_a_ticket_number_is_mailed_only_once_it_is_pushed_and_says_the_number_it
     assert shown["title"] == "Made in b" and shown["comments"] == []
 
 
+@pytest.mark.parametrize("rewrite", ["amend", "rebase"])
+def test_waiting_mail_follows_a_commit_git_rewrote_before_the_sync(clones, sink, tmp_path, rewrite):  # noqa: F811
+    """The gateway's commit was amended, or replayed by a plain `git pull --rebase` (whose
+    clash was settled by taking its own file), before sync renumbered the ticket: the held
+    receipt still follows it, says the new number, and is sent once pushed."""
+    a, b = _desk(clones, sink, notify_staff="none")
+    b("issue", "new", "Made in b", "-m", "b's issue, pushed first.")
+    sync(b)
+    ingest(a, tmp_path, inbound())
+    if rewrite == "amend":
+        git(a.root, "commit", "-q", "--amend", "-m", "#1 new: Site is down (amended)")
+    else:
+        assert git_pull_rebase_taking_own(a) == 0
+    lines = sync(a)
+    assert "#1 is now #2" in lines and "1 waiting mail about #1 now says #2" in lines
+    assert send(a).startswith("1 sent,")
+    assert sink.one(CAROL)["Subject"] == "[#2] Your request was received"
+
+
+def git_pull_rebase_taking_own(cli: Cli) -> int:
+    import subprocess
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-c", "core.editor=true", "-c", "core.commentChar=;", *args],
+                              cwd=cli.root, capture_output=True, text=True)
+
+    if run("pull", "-q", "--rebase").returncode == 0:
+        return 1  # no clash: nothing to settle
+    run("checkout", "--theirs", "--", "issues")
+    run("add", "-A", "issues")
+    return run("rebase", "--continue").returncode
+
+
 def test_mail_waits_for_a_plain_git_push_too_and_for_nothing_without_a_shared_branch(
         clones, sink, tmp_path, monkeypatch):  # noqa: F811
     a, _ = _desk(clones, sink, notify_staff="none")

@@ -39,6 +39,7 @@ from ..timeutil import iso, now, parse_time, stamp
 
 if TYPE_CHECKING:
     import smtplib
+    from collections.abc import Callable
 
     from ..core.tracker import Tracker
 
@@ -150,15 +151,17 @@ def follow_sync(tracker: "Tracker", commits: dict[str, str | None], renumbered: 
     signer = None
     told: list[str] = []
     moved: dict[tuple[int, int], int] = {}  # (old, new) -> how many mails now say new
+    same = _same_change(tracker, commits)
     for path in sorted((root / "queue").glob("*.json")):
         entry = _read(path)
-        if not isinstance(entry, dict) or entry.get("commit") not in commits:
+        commit = same(entry.get("commit")) if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or commit is None:
             continue
-        new = commits[entry["commit"]]
+        new = commits[commit]
         what = f"mail to {', '.join(map(str, entry.get('to') or []))} about #{entry.get('issue')}"
         issue = entry.get("issue")
         undone = entry.get("kind") in ("update", "assigned") and \
-            renumbered.get(issue, issue) in (lost or {}).get(entry["commit"], ())
+            renumbered.get(issue, issue) in (lost or {}).get(commit, ())
         if new is None or undone or entry.get("kind") == "assigned" and not _still_assigned(
                 tracker, renumbered.get(issue, issue), entry.get("to")):
             _drop(path, entry, "not sent: gitdesk sync undid the change it reports (the shared "
@@ -408,6 +411,31 @@ def deliver(tracker: "Tracker") -> Delivery:
     finally:
         os.close(lock)
     return report
+
+
+def _same_change(tracker: "Tracker", commits: dict[str, str | None]) -> Callable[[Any], str | None]:
+    """Which of the commits sync replayed an entry's commit is: itself, or, when git rewrote
+    it before the sync (``commit --amend``, ``pull --rebase``, which keep the author and
+    the author date), the one commit of the same author and author date."""
+    repo = tracker.repo
+    by_author: dict[tuple[str, str], list[str]] | None = None
+
+    def find(commit: Any) -> str | None:
+        nonlocal by_author
+        if not isinstance(commit, str) or not commit or commit in commits:
+            return commit if commit in commits else None
+        if repo.resolve(commit) is None or repo.is_ancestor(commit, "HEAD"):
+            return None  # gone, or already in the history sync built on: nothing to follow
+        if by_author is None:
+            by_author = {}
+            for replayed in commits:
+                author, date, _ = repo.commit_info(replayed)
+                by_author.setdefault((author.email or "", date), []).append(replayed)
+        author, date, _ = repo.commit_info(commit)
+        found = by_author.get((author.email or "", date), [])
+        return found[0] if len(found) == 1 else None
+
+    return find
 
 
 class Shared:
