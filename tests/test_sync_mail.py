@@ -276,6 +276,51 @@ def test_switching_to_one_mailer_neither_loses_nor_doubles_mail(clones, sink, tm
     assert len(sink.to(CAROL)) == 5
 
 
+def test_a_new_mailer_goes_on_where_the_last_one_stopped(clones, sink, tmp_path):  # noqa: F811
+    """The mailer's mark is on the shared repository too (refs/gitdesk/mailed): a fresh clone
+    that takes over (its first sync fetches nothing) mails what was pushed after the old
+    mailer's last sync, and a clone far behind that takes over next does not mail again
+    what the others mailed. A plain git pull in the mailer is mailed about at its next sync."""
+    g, c = clones("g"), clones("c")
+    configure(g.root, sink.port, send_from="mailer", notify_staff="none")
+    git(g.root, "config", "gitdesk.mailer", "true")
+    sync(g)
+    behind = clones("behind")                                 # stays at this commit until it mails
+    ingest(g, tmp_path, inbound())
+    sync(g)
+    assert git(g.root, "ls-remote", "origin", "refs/gitdesk/mailed").split()[0] == \
+        git(g.root, "rev-parse", "HEAD").strip()
+    sync(c)
+    bob = {"GITDESK_USER": f"Bob Builder <{BOB}>"}
+    c("issue", "comment", "1", "-m", "First reply.", env=bob)
+    sync(c)
+    assert "queued 1 mail(s) about changes made in other clones" in sync(g)
+    c("issue", "comment", "1", "-m", "Second reply.", env=bob)
+    assert send(g).startswith("2 sent,")                      # the receipt and the first reply
+    sync(c)                                                   # g never syncs again
+    git(g.root, "config", "--unset", "gitdesk.mailer")
+
+    fresh = clones("fresh")
+    git(fresh.root, "config", "gitdesk.mailer", "true")
+    assert sync(fresh) == ["queued 1 mail(s) about changes made in other clones", "up to date with origin/main"]
+    assert send(fresh).startswith("1 sent,")
+    assert "Second reply." in sink.to(CAROL)[-1].body
+    c("issue", "comment", "1", "-m", "Third reply.", env=bob)
+    sync(c)
+    git(fresh.root, "pull", "-q")                             # a plain pull: mailed at the next sync
+    assert sync(fresh) == ["queued 1 mail(s) about changes made in other clones", "up to date with origin/main"]
+    assert sync(fresh) == ["up to date with origin/main"]
+    assert send(fresh).startswith("1 sent,")
+    git(fresh.root, "config", "--unset", "gitdesk.mailer")
+
+    git(behind.root, "config", "gitdesk.mailer", "true")
+    assert not [line for line in sync(behind) if line.startswith("queued")]
+    assert send(behind).startswith("0 sent,")
+    bodies = [m.body for m in sink.to(CAROL)]
+    assert [t for t in ("First reply.", "Second reply.", "Third reply.") for b in bodies if t in b] == \
+        ["First reply.", "Second reply.", "Third reply."]
+
+
 def test_the_mailer_tells_staff_of_a_ticket_opened_in_the_control_panel_of_another_clone(
         clones, sink, tmp_path):  # noqa: F811
     from gitdesk import Tracker

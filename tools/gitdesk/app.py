@@ -55,14 +55,14 @@ class _Outbox:
 
     def published(self, tip: str) -> None:
         if self._role() == "mailer":  # its own commits are mailed from its own outbox
-            from .mail.outbox import mark_mailed
+            from .mail.outbox import share_mark
 
-            mark_mailed(self.tracker, tip)
+            share_mark(self.tracker, tip)
 
     def fetched(self, commits: list[tuple[str, str]]) -> list[str]:
         """As the mailer: mail about what was done in other clones, as if done here. Not
         about imports, nor mail that came in elsewhere (run the gateway in the mailer)."""
-        if not commits or self._role() != "mailer":
+        if self._role() != "mailer":
             return []
         from .issues.history import events_in_commit
         from .mail.notify import AckLog, notices

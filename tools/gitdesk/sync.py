@@ -121,6 +121,8 @@ def sync(tracker: "Tracker", push: bool = True, ask: Ask | None = None) -> SyncR
                 raise SyncError("this clone has no commit yet")
             if theirs is not None and theirs != ours:
                 ours = _catch_up(tracker, ours, theirs, report, rule)
+            elif theirs is not None:  # nothing came: the mailer may still owe mail (a new mailer)
+                _tell_fetched(tracker, [], report)
             if ours == theirs:
                 return report
             if not push:
@@ -248,12 +250,17 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
         for subscriber in tracker.subscribers:
             report.followed += subscriber.rewritten(replay.replaced, replay.mapping, replay.lost)
     tracker.reread_settings()  # the shared gitdesk.yml may have changed (mail.send_from, ...)
+    _tell_fetched(tracker, [(c, parents[0]) for c, parents in fetched if len(parents) == 1], report)
+    return new
+
+
+def _tell_fetched(tracker: "Tracker", fetched: list[tuple[str, str]], report: SyncReport) -> None:
+    """The subscribers (the mailer's outbox) told which shared commits came in, as (commit, parent)."""
     try:
         for subscriber in tracker.subscribers:
-            report.followed += subscriber.fetched([(c, parents[0]) for c, parents in fetched if len(parents) == 1])
+            report.followed += subscriber.fetched(fetched)
     except InvalidDocument as err:  # the gitdesk.yml that came in is not readable here: still push
         report.followed.append(f"warning: {err}; nothing was done about the fetched changes' mail")
-    return new
 
 
 class _Replay:

@@ -375,6 +375,16 @@ class Repo:
         if self.run("fetch", "-q", remote).returncode == 0:  # set-head needs the branch fetched
             self.run("remote", "set-head", remote, "--auto")
 
+    def remote_ref(self, remote: str, ref: str) -> str | None:
+        """The commit ``ref`` names on ``remote`` (asked over the network), or None."""
+        out = self.run("ls-remote", remote, ref)
+        found = [line.split("\t") for line in out.stdout.splitlines()] if out.returncode == 0 else []
+        return next((sha for sha, name in found if name == ref), None)
+
+    def push_ref(self, remote: str, commit: str, ref: str) -> bool:
+        """Point ``ref`` on ``remote`` at ``commit`` (forced: the ref is this clone's to set)."""
+        return self.run("push", "-q", remote, f"+{commit}:{ref}").returncode == 0
+
     def fetch(self, remote: str) -> None:
         self.git("fetch", "-q", remote)
 

@@ -213,18 +213,33 @@ def mailer_decides(tracker: "Tracker", commit: str, seen: dict[str, bool]) -> bo
     return seen[found[1]]
 
 
+SHARED_MARK = "refs/gitdesk/mailed"  # on the shared repository: the mailer's mark, for the next mailer
+
+
 @contextmanager
 def mailed_up_to(tracker: "Tracker", commits: list[tuple[str, str]]):
-    """The fetched commits not mailed about yet, by the mark ``.gitdesk/mailed`` (the newest
-    commit mailed about); the mark moves on when the block ends without an error."""
-    mark = _mark(tracker)
-    if mark:
-        new = [(c, p) for c, p in commits if not tracker.repo.is_ancestor(c, mark)]
+    """The shared commits not mailed about yet: those after the mailer's mark, the newer of
+    this clone's (``.gitdesk/mailed``) and the shared repository's (``refs/gitdesk/mailed``,
+    so that a clone that takes the mailer's place goes on where the last one stopped: no
+    change mailed twice, none skipped). Without a mark: ``commits``, the ones just fetched.
+    Both marks move to the shared tip when the block ends without an error."""
+    repo = tracker.repo
+    where = repo.upstream()
+    tip = repo.resolve("refs/remotes/{}/{}".format(*where)) if where else None
+    shared = repo.remote_ref(where[0], SHARED_MARK) if where else None
+    mark = _newer(repo, _mark(tracker), shared if shared and repo.resolve(shared) else "")
+    if mark and tip and repo.is_ancestor(mark, tip):
+        new = [(c, parents[0]) for c, parents in repo.commits_between(mark, tip) if len(parents) == 1]
+    elif mark:
+        new = [(c, p) for c, p in commits if not repo.is_ancestor(c, mark)]
     else:
         new = list(commits)
     yield new
-    if commits:
-        mark_mailed(tracker, commits[-1][0])
+    end = tip or (commits[-1][0] if commits else "")
+    if end:
+        mark_mailed(tracker, end)
+        if where and shared != end and repo.is_ancestor(shared or end, end):
+            repo.push_ref(where[0], end, SHARED_MARK)
 
 
 def mark_mailed(tracker: "Tracker", commit: str) -> None:
@@ -232,6 +247,20 @@ def mark_mailed(tracker: "Tracker", commit: str) -> None:
     mark = _mark(tracker)
     if not mark or not tracker.repo.is_ancestor(commit, mark):
         (tracker.local_dir / "mailed").write_text(commit + "\n", encoding="utf-8")
+
+
+def share_mark(tracker: "Tracker", commit: str) -> None:
+    """After the mailer pushed ``commit``: the shared mark says its changes are mailed."""
+    mark_mailed(tracker, commit)
+    where = tracker.repo.upstream()
+    if where:
+        tracker.repo.push_ref(where[0], commit, SHARED_MARK)
+
+
+def _newer(repo: Any, one: str, other: str) -> str:
+    if not one or not other:
+        return one or other
+    return other if repo.is_ancestor(one, other) else one
 
 
 def _mark(tracker: "Tracker") -> str:
