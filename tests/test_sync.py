@@ -621,6 +621,25 @@ def test_deleting_what_another_clone_changed_meanwhile_is_undone_and_said(clones
     assert a("gitdesk", "check", "--strict").exit_code == 0
 
 
+def test_an_issue_file_committed_with_conflict_markers_is_not_shared(clones, tmp_path):
+    """Committed by hand with git's markers in its fields, it would reach every clone (and
+    win over the shared side's changes as an unreadable whole): sync names it and stops."""
+    a = clones("a")
+    a("issue", "new", "Shared", "-p", "normal", "-m", "x")
+    sync(a)
+    path = a.root / "issues/1/issue.md"
+    path.write_text(path.read_text().replace("priority: normal\n",
+                                             "<<<<<<< HEAD\npriority: low\n=======\npriority: high\n>>>>>>> x\n"))
+    git(a.root, "commit", "-q", "-am", "by hand")
+    head, shared = git(a.root, "rev-parse", "HEAD"), git(tmp_path / "shared.git", "rev-parse", "main")
+    refused = a("gitdesk", "sync", ok=False)
+    line = [n for n, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("<<<<<<<")][0]
+    assert (refused.exit_code, refused.output) == (1, (
+        f"Error: issues/1/issue.md, line {line}: git's conflict markers were committed; fix the file and "
+        "commit it, then run gitdesk sync (nothing was shared or changed)\n"))
+    assert git(a.root, "rev-parse", "HEAD") == head and git(tmp_path / "shared.git", "rev-parse", "main") == shared
+
+
 def test_a_shared_repository_that_is_gone_is_named_in_the_error(clones, tmp_path):
     a = clones("a")
     git(a.root, "remote", "set-url", "origin", str(tmp_path / "nowhere.git"))

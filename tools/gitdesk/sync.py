@@ -223,18 +223,18 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
     if base is None:
         raise SyncError("this clone and the shared branch have no commit in common")
     unshared = repo.commits_between(base, ours)
-    if base == theirs and all(len(parents) == 1 for _, parents in unshared) and \
-            not _Replay(repo, base, theirs, unshared)._overwritten():
-        return ours  # nothing new on the shared branch (and no issue written over one of it): just push
-    fetched = repo.commits_between(base, theirs) if base != theirs else []
-    report.fetched = len(fetched)
-    for commit, _ in fetched:  # what another clone's sync decided over this clone's values
-        report.told += [line for line in repo.commit_info(commit)[2].splitlines()[1:] if _DECIDED.search(line)]
     # A merge commit (a plain `git pull`) is left out, as `git rebase` does: the commits it
     # joined are replayed one by one, and a number both sides created is renumbered rather
     # than settled by however the merge's conflict was resolved.
     local, joined = _split(unshared)
     replay = _Replay(repo, base, theirs, local, rule, joined)
+    _refuse_unreadable(repo, ours, replay)
+    if base == theirs and not joined and not replay._overwritten():
+        return ours  # nothing new on the shared branch (and no issue written over one of it): just push
+    fetched = repo.commits_between(base, theirs) if base != theirs else []
+    report.fetched = len(fetched)
+    for commit, _ in fetched:  # what another clone's sync decided over this clone's values
+        report.told += [line for line in repo.commit_info(commit)[2].splitlines()[1:] if _DECIDED.search(line)]
     new = replay.run(report) if local else theirs
     stray = repo.untracked([f"issues/{n}/" for n in sorted(replay.mapping)]) if replay.mapping else []
     if stray:  # left behind, it would join the shared issue that keeps the number (and its page)
@@ -252,6 +252,23 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
     tracker.reread_settings()  # the shared gitdesk.yml may have changed (mail.send_from, ...)
     _tell_fetched(tracker, [(c, parents[0]) for c, parents in fetched if len(parents) == 1], report)
     return new
+
+
+def _refuse_unreadable(repo: Repo, ours: str, replay: "_Replay") -> None:
+    """Stop before sharing an issue or KB file this clone's commits left unreadable (git's
+    conflict markers committed by hand, broken frontmatter): every clone would inherit it,
+    and merging it field by field with the shared side's changes is impossible."""
+    paths = {path for changes in replay.changes.values() for status, _, _, path in changes
+             if status != "D" and path.endswith(".md") and path.startswith(("issues/", "kb/"))
+             and "/files/" not in path}
+    for path, data in sorted(repo.read_files(ours, sorted(paths)).items()):
+        try:
+            parse(data.decode("utf-8", "surrogateescape"), path)
+        except InvalidDocument as err:
+            where = f"{err.path}, line {err.line}" if err.line else err.path
+            why = "git's conflict markers were committed" if "conflict markers" in err.reason else err.reason
+            raise SyncError(f"{where}: {why}; fix the file and commit it, then run gitdesk sync "
+                            "(nothing was shared or changed)") from None
 
 
 def _tell_fetched(tracker: "Tracker", fetched: list[tuple[str, str]], report: SyncReport) -> None:

@@ -480,6 +480,26 @@ class Repo:
         out = self.run("ls-tree", "-z", "--name-only", f"{commit}:{folder}")
         return [n for n in out.stdout.split("\0") if n] if out.returncode == 0 else []
 
+    def read_files(self, commit: str, paths: Iterable[str]) -> dict[str, bytes]:
+        """The files of ``commit`` at ``paths`` (one ``git cat-file --batch``); missing ones left out."""
+        wanted = [p for p in paths if "\n" not in p]
+        if not wanted:
+            return {}
+        proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root, env=clean_env(),
+                              input="".join(f"{commit}:{p}\n" for p in wanted).encode(), capture_output=True)
+        if proc.returncode != 0:
+            raise GitError(f"git cat-file failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+        out, pos, found = proc.stdout, 0, {}
+        for path in wanted:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split()
+            if header[-1] == b"missing" or header[1] != b"blob":
+                pos = end + 1
+                continue
+            size = int(header[2])
+            found[path], pos = out[end + 1:end + 1 + size], end + 2 + size
+        return found
+
     def read_blob(self, oid: str) -> bytes:
         proc = subprocess.run(["git", "cat-file", "blob", oid], cwd=self.root, env=clean_env(),
                               capture_output=True)
