@@ -672,7 +672,8 @@ def test_smtp_down_loses_nothing_and_retries_later(tracker_dir, cli, monkeypatch
     ticket(cli, "--cc", DAVE)
     first, second = queued_files(tracker_dir)
     result = cli("gitdesk", "mail", "send")
-    assert result.stdout.strip() == "0 sent, 1 deferred, 0 failed, 0 waiting for their retry time"
+    assert result.stdout.strip() == "0 sent, 1 deferred, 0 failed, 0 waiting for their retry time, " \
+        "1 not tried (the mail server failed; they wait for the next run)"
     assert "ConnectionRefusedError" in result.stderr
     entries = queue(tracker_dir)
     assert [e["attempts"] for e in entries] == [1, 0]
@@ -799,7 +800,8 @@ def test_a_wrong_smtp_password_defers_mail_instead_of_failing_it(tracker_dir, cl
         monkeypatch.setenv("GITDESK_SMTP_PASSWORD", "wrong")
         ticket(cli, "--cc", DAVE)
         result = cli("gitdesk", "mail", "send")
-        assert result.stdout.strip() == "0 sent, 1 deferred, 0 failed, 0 waiting for their retry time"
+        assert result.stdout.strip() == "0 sent, 1 deferred, 0 failed, 0 waiting for their retry time, " \
+            "1 not tried (the mail server failed; they wait for the next run)"
         assert "535" in result.stderr
         assert len(queue(tracker_dir)) == 2 and queue(tracker_dir, "failed") == []
         monkeypatch.setenv("GITDESK_SMTP_PASSWORD", "right")

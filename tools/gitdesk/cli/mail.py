@@ -120,6 +120,7 @@ def send_cmd(ctx, as_json):
         click.echo(clean(f"warning: {error}"), err=True)
     held = f", {report.held} waiting until gitdesk sync pushes their change" if report.held else ""
     held += f", {report.left} left to the mailer clone" if report.left else ""
+    held += f", {report.untried} not tried (the mail server failed; they wait for the next run)" if report.untried else ""
     click.echo(f"{report.sent} sent, {report.deferred} deferred, {report.failed} failed, "
                f"{report.waiting} waiting for their retry time{held}")
 

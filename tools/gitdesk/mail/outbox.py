@@ -321,6 +321,7 @@ class Delivery:
     waiting: int = 0
     held: int = 0      # waiting for their change to reach the shared branch
     left: int = 0      # left to the mailer clone (mail.send_from: mailer)
+    untried: int = 0   # not tried: the server could not be reached (they wait for the next run)
     busy: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -432,9 +433,11 @@ def deliver(tracker: "Tracker") -> Delivery:
         connection = _Connection(tracker)
         shared = Shared(tracker)
         try:
-            for path in sorted((root / "queue").glob("*.json")):
+            queued = sorted((root / "queue").glob("*.json"))
+            for k, path in enumerate(queued):
                 if not _deliver_one(tracker, connection, shared, path, report):
-                    break  # the server is unreachable: the rest waits for the next run
+                    report.untried = len(queued) - k - 1  # the server is unreachable: they wait
+                    break
         finally:
             connection.close()
     finally:
