@@ -239,7 +239,7 @@ def test_a_claim_made_first_on_the_shared_repository_holds(clones):
     b("issue", "take", env=ben)                               # offline: takes #1 too
     b("issue", "comment", "1", "-m", "on it", env=ben)
     lines = sync(b)
-    assert "#1 is taken by ann@example.com (on the shared repository first); this clone's take " \
+    assert "#1 is assigned to ann@example.com (on the shared repository first); this clone's assignment " \
            "(ben@example.com) was undone" in lines
     assert shown(b, 1)["assignee"] == "ann@example.com"
     assert [c["body"] for c in shown(b, 1)["comments"]] == ["on it"]  # the rest of the work stays
@@ -416,6 +416,23 @@ def test_a_change_that_lost_every_field_leaves_no_commit(clones):
     lines = sync(b)
     assert lines[1:] == ["#1 priority: kept high (on origin/main first); dropped low", "up to date with origin/main"]
     assert git(b.root, "rev-parse", "HEAD") == git(b.root, "rev-parse", "origin/main")
+
+
+def test_the_shared_branchs_rule_holds_over_one_this_clone_has_not_heard_of(clones):
+    """a makes the desk's rule `ask` and changes the priority; b, which still has `later`,
+    changed it too: b's sync follows the shared rule (and, with no terminal, stops)."""
+    a = clones("a")
+    a("issue", "new", "Mail bounces", "-p", "normal", "-m", "x")
+    sync(a)
+    b = clones("b")
+    with open(a.root / "gitdesk.yml", "a", encoding="utf-8") as handle:
+        handle.write("sync:\n  same_field: ask\n")
+    git(a.root, "commit", "-q", "-am", "sync.same_field: ask")
+    a("issue", "set", "1", "priority=high")
+    sync(a)
+    b("issue", "set", "1", "priority=low")
+    refused = b("gitdesk", "sync", ok=False)
+    assert refused.exit_code == 1 and "and sync.same_field is ask: run gitdesk sync in a terminal" in refused.output
 
 
 def test_same_field_ask_without_a_terminal_stops_and_changes_nothing(clones):

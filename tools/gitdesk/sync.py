@@ -15,8 +15,8 @@ replayed as the files it changed, onto the shared branch's newest commit, so tha
   different fields both survive; the same field changed on both sides takes this clone's
   value (it syncs later: "last writer wins"), and the commit message records the value it
   replaced, so nothing is lost silently (and the other value stays in history) -- except a
-  claim (``assignee``, set by ``issue take``): the one that reached the shared repository
-  first holds, and this clone's take is undone and reported.
+  claim (``assignee``, set by ``issue take`` or ``issue assign``): the one that reached the
+  shared repository first holds, and this clone's is undone and reported.
 
 The worktree follows with ``git reset --keep``, which keeps uncommitted work and refuses,
 changing nothing, when such work is in a file the sync must change.
@@ -29,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .core.document import Document, parse, render
+from .config import parse_sync
+from .core.document import Document, load_yaml_file, parse, render
 from .core.repo import Repo
 from .core.tracker import email_of
 from .errors import GitdeskError, GitError, InvalidDocument
@@ -43,7 +44,7 @@ _LOST = re.compile(r"; dropped |was undone")  # a decision against this clone's 
 FOLLOW_STATUS = ("closed", "waiting_since", "paused_seconds", "resolution")  # set with the status
 _ISSUE_PATH = re.compile(r"issues/([1-9][0-9]{0,11})/(.+)")
 # What another clone's sync decided against a value that came from the shared side:
-_DECIDED = re.compile(r"\((synced later|chosen) by [^)]*\); replaced |a later take \(.*\) was undone")
+_DECIDED = re.compile(r"\((synced later|chosen) by [^)]*\); replaced |a later (take|assignment) \(.*\) was undone")
 _REFERENCE = re.compile(r"(?<![\w#&/])#([1-9][0-9]{0,11})\b")
 
 
@@ -116,6 +117,7 @@ def sync(tracker: "Tracker", push: bool = True, ask: Ask | None = None) -> SyncR
             report.attempts = attempt
             repo.fetch(remote)
             theirs = repo.resolve(f"refs/remotes/{remote}/{branch}")
+            rule.name = _shared_rule(repo, theirs) or rule.name
             ours = repo.head()
             if ours is None:
                 raise SyncError("this clone has no commit yet")
@@ -252,6 +254,20 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
     tracker.reread_settings()  # the shared gitdesk.yml may have changed (mail.send_from, ...)
     _tell_fetched(tracker, [(c, parents[0]) for c, parents in fetched if len(parents) == 1], report)
     return new
+
+
+def _shared_rule(repo: Repo, theirs: str | None) -> str | None:
+    """``sync.same_field`` as the shared branch's gitdesk.yml says it (the team's rule, which
+    holds over a change of it this clone has not shared yet); None if it cannot be read."""
+    if theirs is None:
+        return None
+    data = repo.read_files(theirs, ["gitdesk.yml"]).get("gitdesk.yml")
+    try:
+        settings = load_yaml_file(data.decode("utf-8", "replace"), "gitdesk.yml") if data else None
+        raw = settings.get("sync") if isinstance(settings, dict) else None
+        return parse_sync(raw, "gitdesk.yml", None).same_field if isinstance(raw, dict) else "later"
+    except InvalidDocument:
+        return None
 
 
 def _refuse_unreadable(repo: Repo, ours: str, replay: "_Replay") -> None:
@@ -571,8 +587,8 @@ def merge_documents(base: Document, theirs: Document, ours: Document,
             value = max(t, o, key=str)
         elif key == CLAIM:  # a claim is first come, first served: the shared one holds
             value = t
-            lost.append(f"is taken by {_show(t)} (on the shared repository first); this clone's "
-                        f"take ({_show(o)}) was undone")
+            lost.append(f"is assigned to {_show(t)} (on the shared repository first); this clone's "
+                        f"assignment ({_show(o)}) was undone")
         else:
             value, what = settle(key, t, o)
             lost.append(what)
@@ -601,7 +617,7 @@ def _recorded(note: str, who: str) -> str:
     the one that synced, named by the replayed commit's author."""
     for mine, theirs in (("(this clone, synced later)", f"(synced later by {who})"),
                          ("(chosen in this clone)", f"(chosen by {who})"),
-                         ("this clone's take", "a later take"), ("this clone's", f"{who}'s")):
+                         ("this clone's assignment", "a later assignment"), ("this clone's", f"{who}'s")):
         note = note.replace(mine, theirs)
     return note
 
