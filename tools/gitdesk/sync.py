@@ -311,6 +311,7 @@ class _Replay:
         self.lost: dict[str, set[int]] = {}  # each local commit -> issues where its change lost
         self.changes = {commit: repo.commit_changes(commit, parents[0]) for commit, parents in local}
         self.overwritten: dict[int, int] = {}  # shared issue -> the local commit (index) that wrote another over it
+        self._overwrote: dict[int, int] | None = None
 
     def run(self, report: SyncReport) -> str:
         self.mapping = self._renumbering()
@@ -415,21 +416,31 @@ class _Replay:
         commit says it made #42, or the creation time changed): what a `git pull --rebase`
         leaves when both sides made #42 and the conflict was settled by taking this clone's
         file. Number -> index of that commit."""
-        found: dict[int, int] = {}
+        if self._overwrote is not None:
+            return self._overwrote
+        candidates = []
         seen: set[int] = set()
         for index, (commit, (before,)) in enumerate(self.local):
-            for status, _, oid, path in self.changes[commit]:
+            for status, _, _, path in self.changes[commit]:
                 match = _ISSUE_PATH.fullmatch(path)
                 if not match or match.group(2) != "issue.md" or int(match.group(1)) in seen:
                     continue
-                number = int(match.group(1))
-                seen.add(number)  # only its first change here can be the one a rebase wrote
-                was = self.repo.entry(before, path) if status == "M" else None
-                if was is None or before != self.base and was != self.repo.entry(self.base, path):
+                seen.add(int(match.group(1)))  # only its first change here can be the one a rebase wrote
+                if status == "M":
+                    candidates.append((index, commit, before, path, int(match.group(1))))
+        found: dict[int, int] = {}
+        if candidates:
+            files = self.repo.read_objects([f"{c}:{path}" for _, commit, before, path, _ in candidates
+                                            for c in (before, self.base, commit)])
+            subjects = self.repo.subjects([commit for _, commit, _, _, _ in candidates])
+            for index, commit, before, path, number in candidates:
+                was = files.get(f"{before}:{path}")
+                if was is None or was != files.get(f"{self.base}:{path}"):
                     continue  # not the common history's issue
-                if self.repo.commit_info(commit)[2].startswith(f"#{number} new: ") or \
-                        _created(self.repo.read_blob(was[1])) != _created(self.repo.read_blob(oid)):
+                if subjects.get(commit, "").startswith(f"#{number} new: ") or \
+                        _created(was) != _created(files.get(f"{commit}:{path}", b"")):
                     found[number] = index  # the commit that made it, or another issue's creation time
+        self._overwrote = found
         return found
 
     def _renumbering_at(self, parent: str) -> dict[int, int]:

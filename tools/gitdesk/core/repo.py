@@ -481,24 +481,36 @@ class Repo:
         return [n for n in out.stdout.split("\0") if n] if out.returncode == 0 else []
 
     def read_files(self, commit: str, paths: Iterable[str]) -> dict[str, bytes]:
-        """The files of ``commit`` at ``paths`` (one ``git cat-file --batch``); missing ones left out."""
-        wanted = [p for p in paths if "\n" not in p]
+        """The files of ``commit`` at ``paths``; missing ones left out."""
+        found = self.read_objects([f"{commit}:{p}" for p in paths])
+        return {spec.split(":", 1)[1]: data for spec, data in found.items()}
+
+    def read_objects(self, specs: Iterable[str]) -> dict[str, bytes]:
+        """Files named ``commit:path`` (one ``git cat-file --batch``); missing ones left out."""
+        wanted = list(dict.fromkeys(s for s in specs if "\n" not in s))
         if not wanted:
             return {}
         proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root, env=clean_env(),
-                              input="".join(f"{commit}:{p}\n" for p in wanted).encode(), capture_output=True)
+                              input="".join(f"{s}\n" for s in wanted).encode(), capture_output=True)
         if proc.returncode != 0:
             raise GitError(f"git cat-file failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
         out, pos, found = proc.stdout, 0, {}
-        for path in wanted:
+        for spec in wanted:
             end = out.index(b"\n", pos)
             header = out[pos:end].split()
             if header[-1] == b"missing" or header[1] != b"blob":
                 pos = end + 1
                 continue
             size = int(header[2])
-            found[path], pos = out[end + 1:end + 1 + size], end + 2 + size
+            found[spec], pos = out[end + 1:end + 1 + size], end + 2 + size
         return found
+
+    def subjects(self, commits: Sequence[str]) -> dict[str, str]:
+        """Each commit's subject line (one ``git log``)."""
+        if not commits:
+            return {}
+        out = self.git("log", "--no-walk=unsorted", "--format=%H%x1f%s", *commits)
+        return dict(line.split("\x1f", 1) for line in out.splitlines() if "\x1f" in line)
 
     def read_blob(self, oid: str) -> bytes:
         proc = subprocess.run(["git", "cat-file", "blob", oid], cwd=self.root, env=clean_env(),
