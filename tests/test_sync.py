@@ -286,8 +286,9 @@ def _both_made_1(clones) -> tuple[Cli, Cli]:
     a, b = clones("a"), clones("b")
     b("issue", "new", "From b", "-m", "B's text.")
     sync(b)
-    a("issue", "new", "From a", "-m", "A's text, about #1.")
-    a("issue", "comment", "1", "-m", "A's comment on #1.")
+    later = {"GITDESK_NOW": "2026-03-02T10:05:00Z"}
+    a("issue", "new", "From a", "-m", "A's text, about #1.", env=later)
+    a("issue", "comment", "1", "-m", "A's comment on #1.", env=later)
     return a, b
 
 
@@ -369,6 +370,37 @@ def test_a_clash_a_finished_git_rebase_wrote_over_the_shared_issue_is_repaired_b
     assert a("gitdesk", "check", "--strict").exit_code == 0
     sync(b)
     assert titles(b) == titles(a)
+
+
+def test_an_issue_amended_after_its_push_and_rebased_is_not_taken_for_a_new_one(clones, tmp_path):
+    """Its `#1 new:` commit, amended after the push and replayed by `git pull --rebase`, now
+    changes the pushed #1: the same issue (same creation time), so nothing is renumbered and
+    check stays quiet, before and after a plain push. Nor does gitdesk writing `created:` in
+    its own form (here after a hand-written one) make another issue of it."""
+    a = clones("a")
+    a("issue", "new", "Printer broken", "-m", "desc")
+    path = a.root / "issues/1/issue.md"
+    path.write_text(path.read_text().replace("created: 2026-03-02T10:00:00Z", "created: '2026-03-02 10:00:00+00:00'"))
+    git(a.root, "commit", "-q", "-a", "--amend", "--no-edit")
+    sync(a)
+    a("issue", "set", "1", "priority=high")                    # gitdesk writes created: ...Z again
+    assert "created: 2026-03-02T10:00:00Z" in path.read_text()
+    assert sync(a) == ["pushed 1 commit to origin/main"]
+    a("issue", "new", "Second", "-m", "x")
+    git(a.root, "push", "-q")
+    path = a.root / "issues/2/issue.md"
+    path.write_text(path.read_text().replace("x\n", "x, amended\n"))
+    git(a.root, "commit", "-q", "-a", "--amend", "--no-edit")
+    assert _pull(a, "--rebase").returncode != 0
+    git(a.root, "checkout", "--theirs", "--", "issues/2/issue.md")
+    git(a.root, "add", "issues/2/issue.md")
+    done = subprocess.run(["git", "-c", "core.editor=true", "-c", "core.commentChar=;", "rebase", "--continue"],
+                          cwd=a.root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert a("gitdesk", "check").output == "ok\n"
+    assert sync(a) == ["pushed 1 commit to origin/main"]
+    assert titles(a) == {1: "Printer broken", 2: "Second"} and "amended" in shown(a, 2)["body"]
+    assert a("gitdesk", "check").output == "ok\n"
 
 
 def test_check_warns_of_a_clash_the_next_sync_will_settle(clones):
@@ -550,6 +582,8 @@ def test_check_finds_two_issues_a_pushed_pull_joined_until_each_has_a_number_aga
     git(a.root, "add", "issues/2")
     git(a.root, "-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "-q", "-m", "#2: b's again")
     assert titles(a) == {1: "From a", 2: "From b"}
+    assert a("gitdesk", "check").output == "ok\n"
+    a("issue", "set", "2", "title=From b, moved")              # known by its creation time, not its title
     assert a("gitdesk", "check").output == "ok\n"
 
 

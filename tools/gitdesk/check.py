@@ -44,7 +44,7 @@ def check(tracker: Tracker) -> list[Finding]:
 def _check_git(tracker: Tracker) -> list[Finding]:
     """What a plain ``git pull`` (or merge, rebase) left: conflicts in the tracker's files,
     and issues created in two clones under one number (``gitdesk sync`` renumbers them)."""
-    from .sync import clashes, joined_issues
+    from .sync import clashes, joined_issues, separated
 
     repo = tracker.repo
     doing = repo.unfinished()
@@ -60,10 +60,9 @@ def _check_git(tracker: Tracker) -> list[Finding]:
     except GitdeskError as err:  # no history in common with the shared branch
         return [*findings, Finding(".git", None, str(err))]
     joins = [j for j in joined_issues(tracker) if not any(c.number == j.number for c in pending)]
-    present = _identities(tracker) if joins else {}
+    present = _identities(tracker) if joins else []
     for join in joins:  # already shared: the numbers are public now
-        numbers = {present.get(side) for side in join.sides}
-        if None not in numbers and len(numbers) == len(join.sides):
+        if separated(join, present):
             continue  # settled: each of the two issues is in a folder of its own again
         what = (f"merge {join.commit[:10]} (a git pull whose conflict was resolved by hand)" if join.how == "merge"
                 else f"commit {join.commit[:10]} (a git pull --rebase whose conflict was settled by taking "
@@ -82,16 +81,14 @@ def _check_git(tracker: Tracker) -> list[Finding]:
     return findings
 
 
-def _identities(tracker: Tracker) -> dict[tuple[str, str], int]:
-    """Each issue's (created, title) in the worktree -> its number."""
+def _identities(tracker: Tracker) -> list[tuple[int, tuple[str, str]]]:
+    """Each issue of the worktree: (number, (created, title))."""
     from .sync import issue_identity
 
-    found = {}
-    for folder in (tracker.root / ISSUES_DIR).iterdir():
-        if folder.name.isdigit() and (folder / "issue.md").is_file():
-            found[issue_identity((folder / "issue.md").read_bytes(), f"{ISSUES_DIR}/{folder.name}/issue.md")] = \
-                int(folder.name)
-    return found
+    return [(int(folder.name), issue_identity((folder / "issue.md").read_bytes(),
+                                              f"{ISSUES_DIR}/{folder.name}/issue.md"))
+            for folder in (tracker.root / ISSUES_DIR).iterdir()
+            if folder.name.isdigit() and (folder / "issue.md").is_file()]
 
 
 def _error(err: InvalidDocument) -> Finding:

@@ -34,6 +34,7 @@ from .core.document import Document, load_yaml_file, parse, render
 from .core.repo import Repo
 from .core.tracker import email_of
 from .errors import GitdeskError, GitError, InvalidDocument
+from .timeutil import iso, parse_time
 
 if TYPE_CHECKING:
     from .core.tracker import Tracker
@@ -198,8 +199,25 @@ def joined_issues(tracker: "Tracker", limit: int = 20) -> list[Joined]:
             match = _ISSUE_PATH.fullmatch(path)
             if match and match.group(2) == "issue.md" and subject.startswith(f"#{match.group(1)} new: "):
                 n = int(match.group(1))
-                found.append(Joined(n, commit, "rebase", _identities(repo, [f"{commit}^", commit], n)))
+                sides = _identities(repo, [f"{commit}^", commit], n)
+                if len(sides) == 2 and sides[0][0] != sides[1][0]:  # else the same issue, amended
+                    found.append(Joined(n, commit, "rebase", sides))
     return found
+
+
+def separated(join: Joined, present: list[tuple[int, tuple[str, str]]]) -> bool:
+    """Is each of the two joined issues in a folder of its own again? ``present``: each issue
+    of the worktree, (number, identity). An issue is known by its creation time, and by its
+    title too where the two were created in the same second."""
+    same_time = len({created for created, _ in join.sides}) < len(join.sides)
+    homes = set()
+    for side in join.sides:
+        found = [n for n, (created, title) in present
+                 if created == side[0] and (not same_time or title == side[1])]
+        if len(found) != 1:
+            return False
+        homes.add(found[0])
+    return len(homes) == len(join.sides)
 
 
 def issue_identity(data: bytes, path: str) -> tuple[str, str]:
@@ -208,7 +226,7 @@ def issue_identity(data: bytes, path: str) -> tuple[str, str]:
         meta = parse(data.decode("utf-8", "surrogateescape"), path).meta
     except InvalidDocument:
         return ("", "")
-    return str(meta.get("created", "")), str(meta.get("title", ""))
+    return _created(data), str(meta.get("title", ""))
 
 
 def _identities(repo: Repo, commits: list[str], number: int) -> tuple[tuple[str, str], ...]:
@@ -413,9 +431,9 @@ class _Replay:
 
     def _overwritten(self) -> dict[int, int]:
         """Issues of the common history that a local commit replaced by another issue (the
-        commit says it made #42, or the creation time changed): what a `git pull --rebase`
-        leaves when both sides made #42 and the conflict was settled by taking this clone's
-        file. Number -> index of that commit."""
+        commit says it made #42, and the creation time changed: not an amended #42): what a
+        `git pull --rebase` leaves when both sides made #42 and the conflict was settled by
+        taking this clone's file. Number -> index of that commit."""
         if self._overwrote is not None:
             return self._overwrote
         candidates = []
@@ -437,9 +455,9 @@ class _Replay:
                 was = files.get(f"{before}:{path}")
                 if was is None or was != files.get(f"{self.base}:{path}"):
                     continue  # not the common history's issue
-                if subjects.get(commit, "").startswith(f"#{number} new: ") or \
+                if subjects.get(commit, "").startswith(f"#{number} new: ") and \
                         _created(was) != _created(files.get(f"{commit}:{path}", b"")):
-                    found[number] = index  # the commit that made it, or another issue's creation time
+                    found[number] = index  # the commit that made it, over another issue (not amended)
         self._overwrote = found
         return found
 
@@ -648,11 +666,15 @@ def renumber_text(text: str, mapping: dict[int, int]) -> str:
 _CREATED = re.compile(rb"^created:[ \t]*(.*?)[ \t]*$", re.M)
 
 
-def _created(data: bytes) -> bytes | None:
-    """The ``created:`` line of an issue file's frontmatter: which issue it is."""
-    head = data.split(b"\n---", 1)[0]
-    found = _CREATED.search(head)
-    return found.group(1).strip(b"'\"") if found else None
+def _created(data: bytes) -> str:
+    """When the issue in this file was created, in one form whichever way the YAML wrote it
+    (gitdesk rewrites it as ...Z when it changes the file): which issue it is."""
+    found = _CREATED.search(data.split(b"\n---", 1)[0])
+    raw = found.group(1).strip(b"'\"").decode("utf-8", "replace") if found else ""
+    try:
+        return iso(parse_time(raw)) or raw
+    except ValueError:
+        return raw
 
 
 def _issue_ids(repo: Repo, commit: str) -> set[int]:
