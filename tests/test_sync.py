@@ -615,12 +615,15 @@ def test_a_branch_with_no_upstream_is_not_pushed_as_a_new_shared_branch(clones, 
     assert sync(Cli(late)) == ["fetched 1 commit from origin/main", "up to date with origin/main"]
 
 
-def test_a_file_left_uncommitted_in_a_folder_about_to_be_renumbered_stops_sync(clones):
+@pytest.mark.parametrize("staged", [False, True])
+def test_a_file_left_uncommitted_in_a_folder_about_to_be_renumbered_stops_sync(clones, staged):
     """Left behind by the move, it would become part of the shared #1 (another customer's
-    ticket, perhaps a public issue's page)."""
+    ticket, perhaps a public issue's page); so would a file only staged (git add)."""
     a, b = _both_made_1(clones)
     (a.root / "issues/1/files").mkdir()
     (a.root / "issues/1/files/card.txt").write_text("card ends 4242\n")
+    if staged:
+        git(a.root, "add", "issues/1/files/card.txt")
     head = git(a.root, "rev-parse", "HEAD")
     refused = a("gitdesk", "sync", ok=False)
     assert (refused.exit_code, refused.output) == (1, (
@@ -689,6 +692,15 @@ def test_an_issue_file_committed_with_conflict_markers_is_not_shared(clones, tmp
         f"Error: issues/1/issue.md, line {line}: git's conflict markers were committed; fix the file and "
         "commit it, then run gitdesk sync (nothing was shared or changed)\n"))
     assert git(a.root, "rev-parse", "HEAD") == head and git(tmp_path / "shared.git", "rev-parse", "main") == shared
+
+    git(a.root, "reset", "-q", "--hard", "origin/main")        # what gitdesk does not read is not refused
+    (a.root / "kb/snippets").mkdir()
+    (a.root / "kb/snippets/footer.md").write_text("Plain Markdown, no frontmatter.\n")
+    (a.root / "issues/1/files").mkdir()
+    (a.root / "issues/1/files/notes.md").write_text("<<<<<<< a pasted conflict\n")
+    git(a.root, "add", "kb/snippets", "issues/1/files")
+    git(a.root, "commit", "-q", "-m", "other files")
+    assert sync(a) == ["pushed 1 commit to origin/main"]
 
 
 def test_a_shared_repository_that_is_gone_is_named_in_the_error(clones, tmp_path):

@@ -46,6 +46,7 @@ FOLLOW_STATUS = ("closed", "waiting_since", "paused_seconds", "resolution")  # s
 _ISSUE_PATH = re.compile(r"issues/([1-9][0-9]{0,11})/(.+)")
 # What another clone's sync decided against a value that came from the shared side:
 _DECIDED = re.compile(r"\((synced later|chosen) by [^)]*\); replaced |a later (take|assignment) \(.*\) was undone")
+_DOCUMENT = re.compile(r"issues/[1-9][0-9]*/[^/.][^/]*\.md|kb/[^/.][^/]*\.md")  # what gitdesk reads as Markdown + YAML
 _REFERENCE = re.compile(r"(?<![\w#&/])#([1-9][0-9]{0,11})\b")
 
 
@@ -256,7 +257,8 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
     for commit, _ in fetched:  # what another clone's sync decided over this clone's values
         report.told += [line for line in repo.commit_info(commit)[2].splitlines()[1:] if _DECIDED.search(line)]
     new = replay.run(report) if local else theirs
-    stray = repo.untracked([f"issues/{n}/" for n in sorted(replay.mapping)]) if replay.mapping else []
+    folders = [f"issues/{n}/" for n in sorted(replay.mapping)]
+    stray = repo.untracked(folders) + repo.dirty(folders) if folders else []
     if stray:  # left behind, it would join the shared issue that keeps the number (and its page)
         number = int(stray[0].split("/")[1])
         raise SyncError(f"{stray[0]} is in no commit, and this clone's #{number} is about to become "
@@ -293,8 +295,7 @@ def _refuse_unreadable(repo: Repo, ours: str, replay: "_Replay") -> None:
     conflict markers committed by hand, broken frontmatter): every clone would inherit it,
     and merging it field by field with the shared side's changes is impossible."""
     paths = {path for changes in replay.changes.values() for status, _, _, path in changes
-             if status != "D" and path.endswith(".md") and path.startswith(("issues/", "kb/"))
-             and "/files/" not in path}
+             if status != "D" and _DOCUMENT.fullmatch(path)}
     for path, data in sorted(repo.read_files(ours, sorted(paths)).items()):
         try:
             parse(data.decode("utf-8", "surrogateescape"), path)
