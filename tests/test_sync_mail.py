@@ -103,6 +103,41 @@ def test_waiting_mail_follows_a_commit_git_rewrote_before_the_sync(clones, sink,
     assert sink.one(CAROL)["Subject"] == "[#2] Your request was received"
 
 
+def test_two_rewritten_commits_of_one_second_are_told_apart_by_their_subjects(clones, sink):  # noqa: F811
+    """A ticket opened for Carol and a reply, by one person in one second, then replayed by
+    a plain `git pull --rebase`: each held mail follows its own commit to #2."""
+    a, b = _desk(clones, sink, notify_staff="none")
+    b("issue", "new", "Made in b", "-m", "b's issue, pushed first.")
+    sync(b)
+    later = {"GITDESK_NOW": "2026-03-02T10:05:00Z"}
+    a("issue", "new", "Site is down", "--customer", CAROL, "-m", "Reported by phone.", env=later)
+    a("issue", "comment", "1", "-m", "We are on it.", env=later)
+    assert git_pull_rebase_taking_own(a) == 0
+    lines = sync(a)
+    assert "#1 is now #2" in lines and "2 waiting mails about #1 now say #2" in lines
+    assert a("gitdesk", "mail", "send", env=later).stdout.startswith("2 sent,")
+    assert {m["Subject"] for m in sink.to(CAROL)} == {"[#2] Site is down"}
+
+
+@pytest.mark.parametrize("share", ["sync", "git push"])
+def test_an_amended_reply_is_mailed_once_shared_with_nothing_to_fetch(clones, sink, tmp_path, share):  # noqa: F811
+    a, _ = _desk(clones, sink, notify_staff="none")
+    ingest(a, tmp_path, inbound())
+    sync(a)
+    assert send(a).startswith("1 sent,")
+    a("issue", "comment", "1", "-m", "We are on it, tanks.")
+    path = next(p for p in (a.root / "issues/1").glob("*.md") if p.name != "issue.md")
+    path.write_text(path.read_text().replace("tanks", "thanks"))
+    git(a.root, "commit", "-q", "-a", "--amend", "--no-edit")
+    assert send(a) == HELD.format(1)
+    if share == "sync":
+        assert sync(a) == ["pushed 1 commit to origin/main"]
+    else:
+        git(a.root, "push", "-q")
+    assert send(a).startswith("1 sent,")
+    assert "We are on it" in sink.to(CAROL)[-1].body
+
+
 def git_pull_rebase_taking_own(cli: Cli) -> int:
     import subprocess
 
@@ -311,6 +346,11 @@ def test_a_new_mailer_goes_on_where_the_last_one_stopped(clones, sink, tmp_path)
     assert sync(fresh) == ["queued 1 mail(s) about changes made in other clones", "up to date with origin/main"]
     assert sync(fresh) == ["up to date with origin/main"]
     assert send(fresh).startswith("1 sent,")
+    fresh("issue", "comment", "1", "-m", "From the mailer, pushed by hand.")
+    git(fresh.root, "push", "-q")
+    assert send(fresh).startswith("1 sent,")
+    assert sync(fresh) == ["up to date with origin/main"]    # its own change: mailed once
+    assert send(fresh).startswith("0 sent,")
     git(fresh.root, "config", "--unset", "gitdesk.mailer")
 
     git(behind.root, "config", "gitdesk.mailer", "true")

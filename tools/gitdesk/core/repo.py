@@ -505,6 +505,11 @@ class Repo:
             found[spec], pos = out[end + 1:end + 1 + size], end + 2 + size
         return found
 
+    def authored(self, rev: str, limit: int) -> list[tuple[str, str, str]]:
+        """(author email, author date, subject) of the newest ``limit`` commits of ``rev``."""
+        out = self.git("log", "-n", str(limit), "--format=%ae%x1f%aI%x1f%s", rev)
+        return [tuple(line.split("\x1f", 2)) for line in out.splitlines() if line.count("\x1f") >= 2]  # type: ignore[misc]
+
     def subjects(self, commits: Sequence[str]) -> dict[str, str]:
         """Each commit's subject line (one ``git log``)."""
         if not commits:

@@ -234,12 +234,22 @@ def mailed_up_to(tracker: "Tracker", commits: list[tuple[str, str]]):
         new = [(c, p) for c, p in commits if not repo.is_ancestor(c, mark)]
     else:
         new = list(commits)
+    if new:  # its own changes, pushed with plain git, were mailed when they were made
+        own = _own_commits(tracker)
+        new = [(c, p) for c, p in new if c not in own]
     yield new
     end = tip or (commits[-1][0] if commits else "")
     if end:
         mark_mailed(tracker, end)
         if where and shared != end and repo.is_ancestor(shared or end, end):
             repo.push_ref(where[0], end, SHARED_MARK)
+
+
+def _own_commits(tracker: "Tracker") -> set[str]:
+    """The commits this clone's outbox holds mail about (queued, sent, failed)."""
+    root = outbox_dir(tracker)
+    return {entry["commit"] for folder in FOLDERS for path in (root / folder).glob("*.json")
+            if isinstance(entry := _read(path), dict) and isinstance(entry.get("commit"), str)}
 
 
 def mark_mailed(tracker: "Tracker", commit: str) -> None:
@@ -448,9 +458,10 @@ def deliver(tracker: "Tracker") -> Delivery:
 def _same_change(tracker: "Tracker", commits: dict[str, str | None]) -> Callable[[Any], str | None]:
     """Which of the commits sync replayed an entry's commit is: itself, or, when git rewrote
     it before the sync (``commit --amend``, ``pull --rebase``, which keep the author and
-    the author date), the one commit of the same author and author date."""
+    the author date), the one commit of the same author and author date (and, where the
+    author made several in that second, of the same subject)."""
     repo = tracker.repo
-    by_author: dict[tuple[str, str], list[str]] | None = None
+    by_author: dict[tuple[str, str], list[tuple[str, str]]] | None = None
 
     def find(commit: Any) -> str | None:
         nonlocal by_author
@@ -461,11 +472,13 @@ def _same_change(tracker: "Tracker", commits: dict[str, str | None]) -> Callable
         if by_author is None:
             by_author = {}
             for replayed in commits:
-                author, date, _ = repo.commit_info(replayed)
-                by_author.setdefault((author.email or "", date), []).append(replayed)
-        author, date, _ = repo.commit_info(commit)
+                author, date, message = repo.commit_info(replayed)
+                by_author.setdefault((author.email or "", date), []).append((replayed, message.split("\n")[0]))
+        author, date, message = repo.commit_info(commit)
         found = by_author.get((author.email or "", date), [])
-        return found[0] if len(found) == 1 else None
+        if len(found) > 1:
+            found = [f for f in found if f[1] == message.split("\n")[0]]
+        return found[0][0] if len(found) == 1 else None
 
     return find
 
@@ -484,6 +497,7 @@ class Shared:
         self.modes: dict[str, bool] = {}
         self.tip = self.repo.resolve("refs/remotes/{}/{}".format(*self.where)) if self.where else None
         self.known: dict[str, bool] = {}
+        self.authored: set[tuple[str, str, str]] | None = None  # (author, date, subject) of the newest shared commits
 
     def waits(self, entry: dict[str, Any]) -> bool:
         commit = entry.get("commit")
@@ -496,11 +510,20 @@ class Shared:
         if self.known[commit]:
             return False
         # Its commit was rewritten outside gitdesk (git pull --rebase, commit --amend): the
-        # change has reached the shared branch if the very file it wrote is there.
+        # change has reached the shared branch if the very file it wrote is there, or the
+        # rewritten commit (same author, author date and subject) is.
         needs = entry.get("requires")
         return not (isinstance(needs, dict) and needs and all(
             isinstance(oid, str) and (self.repo.entry(self.tip, str(rel)) or ("", ""))[1] == oid
-            for rel, oid in needs.items()))
+            for rel, oid in needs.items())) and not self._rewritten_and_shared(commit)
+
+    def _rewritten_and_shared(self, commit: str) -> bool:
+        if self.tip is None or self.repo.resolve(commit) is None or self.repo.is_ancestor(commit, "HEAD"):
+            return False  # gone, or still this clone's own unshared commit
+        if self.authored is None:
+            self.authored = set(self.repo.authored(self.tip, 500))
+        author, date, message = self.repo.commit_info(commit)
+        return (author.email or "", date, message.split("\n")[0]) in self.authored
 
     def left_to_mailer(self, entry: dict[str, Any]) -> bool:
         """In a clone that sends no mail: was this entry's change made on top of a desk that
