@@ -282,6 +282,18 @@ def _pull(cli: Cli, *how: str) -> subprocess.CompletedProcess:
                            *how], cwd=cli.root, capture_output=True, text=True)
 
 
+def _rebase_settled(cli: Cli, side: str, path: str, pulled: bool = False) -> None:
+    """A plain `git pull --rebase` that stops on a clash, settled by taking this clone's
+    ``path`` (--theirs: in a rebase, the commit being replayed) or the shared one (--ours)."""
+    if not pulled:
+        assert _pull(cli, "--rebase").returncode != 0
+    git(cli.root, "checkout", side, "--", path)
+    git(cli.root, "add", "-A", path)
+    done = subprocess.run(["git", "-c", "core.editor=true", "-c", "core.commentChar=;", "rebase", "--continue"],
+                          cwd=cli.root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def _both_made_1(clones) -> tuple[Cli, Cli]:
     a, b = clones("a"), clones("b")
     b("issue", "new", "From b", "-m", "B's text.")
@@ -348,12 +360,7 @@ def test_a_clash_a_finished_git_rebase_wrote_over_the_shared_issue_is_repaired_b
     a, b = _both_made_1(clones)
     b("issue", "comment", "1", "-m", "B's comment.", env={"GITDESK_NOW": "2026-03-02T10:30:00Z"})
     sync(b)
-    assert _pull(a, "--rebase").returncode != 0
-    git(a.root, "checkout", "--theirs", "--", "issues/1/issue.md")  # in a rebase, theirs is a's commit
-    git(a.root, "add", "issues/1/issue.md")
-    done = subprocess.run(["git", "-c", "core.editor=true", "-c", "core.commentChar=;", "rebase", "--continue"], cwd=a.root,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
+    _rebase_settled(a, "--theirs", "issues/1/issue.md")  # in a rebase, theirs is a's commit
     a("issue", "comment", "1", "-m", "A's second comment on #1.", env={"GITDESK_NOW": "2026-03-02T11:00:00Z"})
     assert titles(a) == {1: "From a"}                        # b's ticket is gone from view
     checked = a("gitdesk", "check", ok=False)
@@ -370,6 +377,35 @@ def test_a_clash_a_finished_git_rebase_wrote_over_the_shared_issue_is_repaired_b
     assert a("gitdesk", "check", "--strict").exit_code == 0
     sync(b)
     assert titles(b) == titles(a)
+
+
+def test_a_finished_git_rebase_that_kept_the_shared_issue_stops_sync_with_the_way_back(clones, tmp_path):
+    """Settled by keeping the shared issue.md, the rebase left a's `#1 new:` commit with only
+    its attachment: shared, it would sit on b's ticket. Sync says how to undo the pull; after
+    that it renumbers as usual."""
+    a, b = clones("a"), clones("b")
+    b("issue", "new", "From b", "-m", "B's text.")
+    sync(b)
+    (tmp_path / "log.txt").write_text("a's log\n")
+    a("issue", "new", "From a", "-m", "A's text.", "--attach", str(tmp_path / "log.txt"),
+      env={"GITDESK_NOW": "2026-03-02T10:05:00Z"})
+    _rebase_settled(a, "--ours", "issues/1/issue.md")  # in a rebase, ours is the shared side
+    refused = a("gitdesk", "sync", ok=False)
+    assert refused.exit_code == 1 and "made #1 but no longer writes issues/1/issue.md: a git pull --rebase " \
+        "kept the shared #1 in its place. Undo the pull (git reset --keep ORIG_HEAD" in refused.output
+    git(a.root, "reset", "-q", "--keep", "ORIG_HEAD")
+    assert sync(a)[:2] == ["fetched 1 commit from origin/main", "#1 is now #2"]
+    assert titles(a) == {1: "From b", 2: "From a"}
+
+
+def test_two_tickets_opened_in_one_second_are_told_apart_by_their_customers(clones):
+    a, b = clones("a"), clones("b")
+    b("issue", "new", "Dave's", "--customer", "dave@example.net", "-m", "x")
+    sync(b)
+    a("issue", "new", "Carol's", "--customer", "carol@example.net", "-m", "y")  # the same second
+    _rebase_settled(a, "--theirs", "issues/1/issue.md")
+    assert sync(a) == ["#1 is now #2", "1 waiting mail about #1 now says #2", "pushed 1 commit to origin/main"]
+    assert titles(a) == {1: "Dave's", 2: "Carol's"}
 
 
 def test_an_issue_amended_after_its_push_and_rebased_is_not_taken_for_a_new_one(clones, tmp_path):
@@ -391,12 +427,7 @@ def test_an_issue_amended_after_its_push_and_rebased_is_not_taken_for_a_new_one(
     path = a.root / "issues/2/issue.md"
     path.write_text(path.read_text().replace("x\n", "x, amended\n"))
     git(a.root, "commit", "-q", "-a", "--amend", "--no-edit")
-    assert _pull(a, "--rebase").returncode != 0
-    git(a.root, "checkout", "--theirs", "--", "issues/2/issue.md")
-    git(a.root, "add", "issues/2/issue.md")
-    done = subprocess.run(["git", "-c", "core.editor=true", "-c", "core.commentChar=;", "rebase", "--continue"],
-                          cwd=a.root, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    _rebase_settled(a, "--theirs", "issues/2/issue.md")
     assert a("gitdesk", "check").output == "ok\n"
     assert sync(a) == ["pushed 1 commit to origin/main"]
     assert titles(a) == {1: "Printer broken", 2: "Second"} and "amended" in shown(a, 2)["body"]
@@ -565,11 +596,7 @@ def test_check_finds_two_issues_a_pushed_pull_joined_until_each_has_a_number_aga
         joined, lost = git(a.root, "rev-parse", "HEAD").strip(), "HEAD^2"
         what = f"merge {joined[:10]} (a git pull whose conflict was resolved by hand)"
     else:
-        git(a.root, "checkout", "--theirs", "--", "issues")  # in a rebase, theirs is a's commit
-        git(a.root, "add", "-A", "issues")
-        done = subprocess.run(["git", "-c", "core.editor=true", "-c", "core.commentChar=;", "rebase",
-                               "--continue"], cwd=a.root, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+        _rebase_settled(a, "--theirs", "issues", pulled=True)
         joined, lost = git(a.root, "rev-parse", "HEAD^").strip(), "HEAD~2"
         what = f"commit {joined[:10]} (a git pull --rebase whose conflict was settled by taking one side)"
     git(a.root, "push", "-q")

@@ -200,9 +200,9 @@ def joined_issues(tracker: "Tracker", limit: int = 20) -> list[Joined]:
             match = _ISSUE_PATH.fullmatch(path)
             if match and match.group(2) == "issue.md" and subject.startswith(f"#{match.group(1)} new: "):
                 n = int(match.group(1))
-                sides = _identities(repo, [f"{commit}^", commit], n)
-                if len(sides) == 2 and sides[0][0] != sides[1][0]:  # else the same issue, amended
-                    found.append(Joined(n, commit, "rebase", sides))
+                blobs = [repo.read_files(c, [path]).get(path, b"") for c in (f"{commit}^", commit)]
+                if _made(blobs[0]) != _made(blobs[1]):  # else the same issue, amended
+                    found.append(Joined(n, commit, "rebase", _identities(repo, [f"{commit}^", commit], n)))
     return found
 
 
@@ -250,8 +250,12 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
     local, joined = _split(unshared)
     replay = _Replay(repo, base, theirs, local, rule, joined)
     _refuse_unreadable(repo, ours, replay)
+    _refuse_lost_issue(replay)
     if base == theirs and not joined and not replay._overwritten():
-        return ours  # nothing new on the shared branch (and no issue written over one of it): just push
+        # nothing new on the shared branch (and no issue written over one of it): just push,
+        # once the mailer has mailed what a plain pull may have brought in
+        _tell_fetched(tracker, [], report)
+        return ours
     fetched = repo.commits_between(base, theirs) if base != theirs else []
     report.fetched = len(fetched)
     for commit, _ in fetched:  # what another clone's sync decided over this clone's values
@@ -274,6 +278,22 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
     tracker.reread_settings()  # the shared gitdesk.yml may have changed (mail.send_from, ...)
     _tell_fetched(tracker, [(c, parents[0]) for c, parents in fetched if len(parents) == 1], report)
     return new
+
+
+def _refuse_lost_issue(replay: "_Replay") -> None:
+    """Stop when a commit that made an issue no longer writes its file: a `git pull --rebase`
+    whose clash was settled by keeping the shared #42 left only this clone's comments, which
+    would be shared as comments on someone else's ticket."""
+    subjects = replay.subjects() if replay.local else {}
+    for commit, _ in replay.local:
+        made = re.match(r"#([1-9][0-9]{0,11}) new: ", subjects.get(commit, ""))
+        path = f"issues/{made.group(1)}/issue.md" if made else ""
+        if made and not any(p == path and status in "AM" for status, _, _, p in replay.changes[commit]):
+            number = made.group(1)
+            raise SyncError(f"commit {commit[:10]} ({subjects[commit][:60]}) made #{number} but no longer writes "
+                            f"{path}: a git pull --rebase kept the shared #{number} in its place. Undo the pull "
+                            "(git reset --keep ORIG_HEAD, or the commit before it in git reflog), then run "
+                            f"gitdesk sync, which gives this clone's #{number} the next free number; nothing was changed")
 
 
 def _shared_rule(repo: Repo, theirs: str | None) -> str | None:
@@ -331,6 +351,7 @@ class _Replay:
         self.changes = {commit: repo.commit_changes(commit, parents[0]) for commit, parents in local}
         self.overwritten: dict[int, int] = {}  # shared issue -> the local commit (index) that wrote another over it
         self._overwrote: dict[int, int] | None = None
+        self._subjects: dict[str, str] | None = None
 
     def run(self, report: SyncReport) -> str:
         self.mapping = self._renumbering()
@@ -451,16 +472,22 @@ class _Replay:
         if candidates:
             files = self.repo.read_objects([f"{c}:{path}" for _, commit, before, path, _ in candidates
                                             for c in (before, self.base, commit)])
-            subjects = self.repo.subjects([commit for _, commit, _, _, _ in candidates])
+            subjects = self.subjects()
             for index, commit, before, path, number in candidates:
                 was = files.get(f"{before}:{path}")
                 if was is None or was != files.get(f"{self.base}:{path}"):
                     continue  # not the common history's issue
                 if subjects.get(commit, "").startswith(f"#{number} new: ") and \
-                        _created(was) != _created(files.get(f"{commit}:{path}", b"")):
+                        _made(was) != _made(files.get(f"{commit}:{path}", b"")):
                     found[number] = index  # the commit that made it, over another issue (not amended)
         self._overwrote = found
         return found
+
+    def subjects(self) -> dict[str, str]:
+        """Each local commit's subject (read once)."""
+        if self._subjects is None:
+            self._subjects = self.repo.subjects([commit for commit, _ in self.local])
+        return self._subjects
 
     def _renumbering_at(self, parent: str) -> dict[int, int]:
         """The renumbering for a commit made on ``parent``. After a merge joined two #42s, a
@@ -665,6 +692,15 @@ def renumber_text(text: str, mapping: dict[int, int]) -> str:
 
 
 _CREATED = re.compile(rb"^created:[ \t]*(.*?)[ \t]*$", re.M)
+_MADE_BY = re.compile(rb"^(customer|author):[ \t]*(.*?)[ \t]*$", re.M)
+
+
+def _made(data: bytes) -> tuple[str, ...]:
+    """Which issue a file is, as far as an amend leaves it alone: when, for whom and by whom
+    it was opened (two issues opened in one second by one person for one customer are one)."""
+    head = data.split(b"\n---", 1)[0]
+    return (_created(data), *sorted(f"{m.group(1).decode()}={m.group(2).decode('utf-8', 'replace')}"
+                                    for m in _MADE_BY.finditer(head)))
 
 
 def _created(data: bytes) -> str:

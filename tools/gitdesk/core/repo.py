@@ -510,6 +510,19 @@ class Repo:
         out = self.git("log", "-n", str(limit), "--format=%ae%x1f%aI%x1f%s", rev)
         return [tuple(line.split("\x1f", 2)) for line in out.splitlines() if line.count("\x1f") >= 2]  # type: ignore[misc]
 
+    def recent(self, rev: str, limit: int) -> list[str]:
+        """The newest ``limit`` commits of ``rev``."""
+        return self.git("rev-list", "-n", str(limit), rev, check=False).split()
+
+    def authorship(self, commits: Sequence[str]) -> dict[str, tuple[str, str, str]]:
+        """Each commit's (author email, author date, subject); commits git no longer has left out."""
+        if not commits:
+            return {}
+        out = self.git("log", "--no-walk=unsorted", "--ignore-missing", "--format=%H%x1f%ae%x1f%aI%x1f%s",
+                       *commits, check=False)
+        return {fields[0]: (fields[1], fields[2], fields[3]) for line in out.splitlines()
+                if len(fields := line.split("\x1f", 3)) == 4}
+
     def subjects(self, commits: Sequence[str]) -> dict[str, str]:
         """Each commit's subject line (one ``git log``)."""
         if not commits:

@@ -234,9 +234,14 @@ def mailed_up_to(tracker: "Tracker", commits: list[tuple[str, str]]):
         new = [(c, p) for c, p in commits if not repo.is_ancestor(c, mark)]
     else:
         new = list(commits)
-    if new:  # its own changes, pushed with plain git, were mailed when they were made
+    if new:  # its own changes, pushed with plain git (or rebased first), were mailed when made
         own = _own_commits(tracker)
         new = [(c, p) for c, p in new if c not in own]
+        rewritten = own - set(repo.recent("HEAD", 1000))  # by a rebase: known by author, second, subject
+        if new and rewritten:
+            gone = set(repo.authorship(sorted(rewritten)).values())
+            made = repo.authorship([c for c, _ in new])
+            new = [(c, p) for c, p in new if made.get(c) not in gone]
     yield new
     end = tip or (commits[-1][0] if commits else "")
     if end:
@@ -498,6 +503,7 @@ class Shared:
         self.tip = self.repo.resolve("refs/remotes/{}/{}".format(*self.where)) if self.where else None
         self.known: dict[str, bool] = {}
         self.authored: set[tuple[str, str, str]] | None = None  # (author, date, subject) of the newest shared commits
+        self.mine: set[tuple[str, str]] | None = None  # (author, date) of the newest commits here
 
     def waits(self, entry: dict[str, Any]) -> bool:
         commit = entry.get("commit")
@@ -524,6 +530,20 @@ class Shared:
             self.authored = set(self.repo.authored(self.tip, 500))
         author, date, message = self.repo.commit_info(commit)
         return (author.email or "", date, message.split("\n")[0]) in self.authored
+
+    def dropped(self, entry: dict[str, Any]) -> bool:
+        """Is the change of a held entry gone from this clone's history (a rebase that took
+        the other side, a reset), with nothing of its author and second left? Then it will
+        never be shared, and its mail must not wait for ever."""
+        commit = entry.get("commit")
+        if not isinstance(commit, str) or not commit or self.repo.resolve(commit) is None:
+            return False  # its commit is unknown here: keep waiting on the files it needs
+        if self.repo.is_ancestor(commit, "HEAD"):
+            return False
+        if self.mine is None:
+            self.mine = {(email, date) for email, date, _ in self.repo.authored("HEAD", 500)}
+        author, date, _ = self.repo.commit_info(commit)
+        return (author.email or "", date) not in self.mine
 
     def left_to_mailer(self, entry: dict[str, Any]) -> bool:
         """In a clone that sends no mail: was this entry's change made on top of a desk that
@@ -561,6 +581,12 @@ def _deliver_one(tracker: "Tracker", connection: _Connection, shared: Shared, pa
         entry["last_error"] = f"invalid outbox entry: {type(err).__name__}: {err}"[:500]
         report.errors.append(f"{path.name}: {entry['last_error']}")
         _fail(path, entry, report)
+        return True
+    if shared.waits(entry) and shared.dropped(entry):
+        _drop(path, entry, "not sent: its change is no longer in this clone's history (a git rebase that "
+                           "kept the other side, or a reset, dropped it)")
+        report.failed += 1
+        report.errors.append(f"{path.name}: {entry['last_error']}")
         return True
     if shared.waits(entry):
         report.held += 1
