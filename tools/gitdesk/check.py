@@ -81,12 +81,11 @@ def _check_git(tracker: Tracker) -> list[Finding]:
     return findings
 
 
-def _identities(tracker: Tracker) -> list[tuple[int, tuple[str, str]]]:
-    """Each issue of the worktree: (number, (created, title))."""
+def _identities(tracker: Tracker) -> list[tuple[int, tuple[str, ...]]]:
+    """Each issue of the worktree: (number, identity), to find joined issues' homes."""
     from .sync import issue_identity
 
-    return [(int(folder.name), issue_identity((folder / "issue.md").read_bytes(),
-                                              f"{ISSUES_DIR}/{folder.name}/issue.md"))
+    return [(int(folder.name), issue_identity((folder / "issue.md").read_bytes()))
             for folder in (tracker.root / ISSUES_DIR).iterdir()
             if folder.name.isdigit() and (folder / "issue.md").is_file()]
 

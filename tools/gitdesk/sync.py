@@ -24,6 +24,7 @@ changing nothing, when such work is in a file the sync must change.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ _ISSUE_PATH = re.compile(r"issues/([1-9][0-9]{0,11})/(.+)")
 # What another clone's sync decided against a value that came from the shared side:
 _DECIDED = re.compile(r"\((synced later|chosen) by [^)]*\); replaced |a later (take|assignment) \(.*\) was undone")
 _DOCUMENT = re.compile(r"issues/[1-9][0-9]*/[^/.][^/]*\.md|kb/[^/.][^/]*\.md")  # what gitdesk reads as Markdown + YAML
+_NEW = re.compile(r"#([1-9][0-9]{0,11}) new: ")  # the subject of the commit that made an issue
 _REFERENCE = re.compile(r"(?<![\w#&/])#([1-9][0-9]{0,11})\b")
 
 
@@ -178,7 +180,7 @@ class Joined:
     number: int
     commit: str     # the merge commit, or the commit a rebase replayed over the shared issue
     how: str        # "merge" or "rebase"
-    sides: tuple[tuple[str, str], ...]  # each issue's identity: (created, title)
+    sides: tuple[tuple[str, ...], ...]  # each issue's identity (``issue_identity``)
 
 
 def joined_issues(tracker: "Tracker", limit: int = 20) -> list[Joined]:
@@ -196,44 +198,40 @@ def joined_issues(tracker: "Tracker", limit: int = 20) -> list[Joined]:
             for n in sorted((_issue_ids(repo, parents[0]) - before) & (_issue_ids(repo, parents[1]) - before)):
                 found.append(Joined(n, merge, "merge", _identities(repo, parents, n)))
     for commit, subject, paths in repo.changed_in("issues/*/issue.md", limit * 10):
-        for path in paths:
-            match = _ISSUE_PATH.fullmatch(path)
-            if match and match.group(2) == "issue.md" and subject.startswith(f"#{match.group(1)} new: "):
-                n = int(match.group(1))
-                blobs = [repo.read_files(c, [path]).get(path, b"") for c in (f"{commit}^", commit)]
-                if _made(blobs[0]) != _made(blobs[1]):  # else the same issue, amended
-                    found.append(Joined(n, commit, "rebase", _identities(repo, [f"{commit}^", commit], n)))
+        n = _made_issue(subject)
+        if f"issues/{n}/issue.md" in paths:
+            sides = _identities(repo, [f"{commit}^", commit], n)
+            if len(set(sides)) == 2:  # else the same issue, amended
+                found.append(Joined(n, commit, "rebase", sides))
     return found
 
 
-def separated(join: Joined, present: list[tuple[int, tuple[str, str]]]) -> bool:
+def separated(join: Joined, present: list[tuple[int, tuple[str, ...]]]) -> bool:
     """Is each of the two joined issues in a folder of its own again? ``present``: each issue
-    of the worktree, (number, identity). An issue is known by its creation time, and by its
-    title too where the two were created in the same second."""
-    same_time = len({created for created, _ in join.sides}) < len(join.sides)
-    homes = set()
-    for side in join.sides:
-        found = [n for n, (created, title) in present
-                 if created == side[0] and (not same_time or title == side[1])]
-        if len(found) != 1:
-            return False
-        homes.add(found[0])
-    return len(homes) == len(join.sides)
+    of the worktree, (number, ``issue_identity``)."""
+    homes = {n for n, identity in present if identity in join.sides}
+    return set(join.sides) <= {identity for _, identity in present} and len(homes) >= len(join.sides)
 
 
-def issue_identity(data: bytes, path: str) -> tuple[str, str]:
-    """What tells two issues apart when their number does not: (created, title)."""
-    try:
-        meta = parse(data.decode("utf-8", "surrogateescape"), path).meta
-    except InvalidDocument:
-        return ("", "")
-    return _created(data), str(meta.get("title", ""))
+def issue_identity(data: bytes) -> tuple[str, ...]:
+    """Which issue a file is, as far as an amend leaves it alone and its number does not say:
+    when, for whom and by whom it was opened (two issues opened in one second by one person
+    for one customer are one)."""
+    head = data.split(b"\n---", 1)[0]
+    return (_created(head), *sorted(f"{m.group(1).decode()}={m.group(2).decode('utf-8', 'replace')}"
+                                    for m in _MADE_BY.finditer(head)))
 
 
-def _identities(repo: Repo, commits: list[str], number: int) -> tuple[tuple[str, str], ...]:
+def _identities(repo: Repo, commits: list[str], number: int) -> tuple[tuple[str, ...], ...]:
     path = f"issues/{number}/issue.md"
-    return tuple(issue_identity(repo.read_blob(entry[1]), path) for c in commits
-                 if (entry := repo.entry(c, path)) is not None)
+    files = repo.read_objects([f"{c}:{path}" for c in commits])
+    return tuple(issue_identity(data) for data in files.values())
+
+
+def _made_issue(subject: str) -> int:
+    """The number a commit says it made (gitdesk writes ``#42 new: title``), or 0."""
+    found = _NEW.match(subject)
+    return int(found.group(1)) if found else 0
 
 
 def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, rule: Rule) -> str:
@@ -251,7 +249,7 @@ def _catch_up(tracker: "Tracker", ours: str, theirs: str, report: SyncReport, ru
     replay = _Replay(repo, base, theirs, local, rule, joined)
     _refuse_unreadable(repo, ours, replay)
     _refuse_lost_issue(replay)
-    if base == theirs and not joined and not replay._overwritten():
+    if base == theirs and not joined and not replay.overwritten:
         # nothing new on the shared branch (and no issue written over one of it): just push,
         # once the mailer has mailed what a plain pull may have brought in
         _tell_fetched(tracker, [], report)
@@ -284,13 +282,11 @@ def _refuse_lost_issue(replay: "_Replay") -> None:
     """Stop when a commit that made an issue no longer writes its file: a `git pull --rebase`
     whose clash was settled by keeping the shared #42 left only this clone's comments, which
     would be shared as comments on someone else's ticket."""
-    subjects = replay.subjects() if replay.local else {}
     for commit, _ in replay.local:
-        made = re.match(r"#([1-9][0-9]{0,11}) new: ", subjects.get(commit, ""))
-        path = f"issues/{made.group(1)}/issue.md" if made else ""
-        if made and not any(p == path and status in "AM" for status, _, _, p in replay.changes[commit]):
-            number = made.group(1)
-            raise SyncError(f"commit {commit[:10]} ({subjects[commit][:60]}) made #{number} but no longer writes "
+        number = _made_issue(replay.subjects.get(commit, ""))
+        path = f"issues/{number}/issue.md"
+        if number and not any(p == path and status in "AM" for status, _, _, p in replay.changes[commit]):
+            raise SyncError(f"commit {commit[:10]} ({replay.subjects[commit][:60]}) made #{number} but no longer writes "
                             f"{path}: a git pull --rebase kept the shared #{number} in its place. Undo the pull "
                             "(git reset --keep ORIG_HEAD, or the commit before it in git reflog), then run "
                             f"gitdesk sync, which gives this clone's #{number} the next free number; nothing was changed")
@@ -349,9 +345,6 @@ class _Replay:
         self.replaced: dict[str, str | None] = {}  # each local commit -> its replay (None: left out)
         self.lost: dict[str, set[int]] = {}  # each local commit -> issues where its change lost
         self.changes = {commit: repo.commit_changes(commit, parents[0]) for commit, parents in local}
-        self.overwritten: dict[int, int] = {}  # shared issue -> the local commit (index) that wrote another over it
-        self._overwrote: dict[int, int] | None = None
-        self._subjects: dict[str, str] | None = None
 
     def run(self, report: SyncReport) -> str:
         self.mapping = self._renumbering()
@@ -429,7 +422,6 @@ class _Replay:
         added = [(commit, int(found.group(1))) for commit, _ in self.local
                  for status, _, _, path in self.changes[commit]
                  if status == "A" and (found := _ISSUE_PATH.fullmatch(path)) and found.group(2) == "issue.md"]
-        self.overwritten = self._overwritten()
         if not added and not self.overwritten:
             return {}  # no new issue here: nothing to compare (three tree reads saved)
         shared, before = ids(self.theirs), ids(self.base)
@@ -451,13 +443,12 @@ class _Replay:
                 free += 1
         return mapping
 
-    def _overwritten(self) -> dict[int, int]:
+    @functools.cached_property
+    def overwritten(self) -> dict[int, int]:
         """Issues of the common history that a local commit replaced by another issue (the
-        commit says it made #42, and the creation time changed: not an amended #42): what a
+        commit says it made #42, and ``issue_identity`` changed: not an amended #42): what a
         `git pull --rebase` leaves when both sides made #42 and the conflict was settled by
         taking this clone's file. Number -> index of that commit."""
-        if self._overwrote is not None:
-            return self._overwrote
         candidates = []
         seen: set[int] = set()
         for index, (commit, (before,)) in enumerate(self.local):
@@ -472,22 +463,19 @@ class _Replay:
         if candidates:
             files = self.repo.read_objects([f"{c}:{path}" for _, commit, before, path, _ in candidates
                                             for c in (before, self.base, commit)])
-            subjects = self.subjects()
             for index, commit, before, path, number in candidates:
                 was = files.get(f"{before}:{path}")
                 if was is None or was != files.get(f"{self.base}:{path}"):
                     continue  # not the common history's issue
-                if subjects.get(commit, "").startswith(f"#{number} new: ") and \
-                        _made(was) != _made(files.get(f"{commit}:{path}", b"")):
+                if _made_issue(self.subjects.get(commit, "")) == number and \
+                        issue_identity(was) != issue_identity(files.get(f"{commit}:{path}", b"")):
                     found[number] = index  # the commit that made it, over another issue (not amended)
-        self._overwrote = found
         return found
 
+    @functools.cached_property
     def subjects(self) -> dict[str, str]:
-        """Each local commit's subject (read once)."""
-        if self._subjects is None:
-            self._subjects = self.repo.subjects([commit for commit, _ in self.local])
-        return self._subjects
+        """Each local commit's subject."""
+        return {c: key[2] for c, key in self.repo.authorship([commit for commit, _ in self.local]).items()}
 
     def _renumbering_at(self, parent: str) -> dict[int, int]:
         """The renumbering for a commit made on ``parent``. After a merge joined two #42s, a
@@ -695,18 +683,10 @@ _CREATED = re.compile(rb"^created:[ \t]*(.*?)[ \t]*$", re.M)
 _MADE_BY = re.compile(rb"^(customer|author):[ \t]*(.*?)[ \t]*$", re.M)
 
 
-def _made(data: bytes) -> tuple[str, ...]:
-    """Which issue a file is, as far as an amend leaves it alone: when, for whom and by whom
-    it was opened (two issues opened in one second by one person for one customer are one)."""
-    head = data.split(b"\n---", 1)[0]
-    return (_created(data), *sorted(f"{m.group(1).decode()}={m.group(2).decode('utf-8', 'replace')}"
-                                    for m in _MADE_BY.finditer(head)))
-
-
-def _created(data: bytes) -> str:
-    """When the issue in this file was created, in one form whichever way the YAML wrote it
-    (gitdesk rewrites it as ...Z when it changes the file): which issue it is."""
-    found = _CREATED.search(data.split(b"\n---", 1)[0])
+def _created(head: bytes) -> str:
+    """When the issue whose frontmatter this is was created, in one form whichever way the
+    YAML wrote it (gitdesk rewrites it as ...Z when it changes the file)."""
+    found = _CREATED.search(head)
     raw = found.group(1).strip(b"'\"").decode("utf-8", "replace") if found else ""
     try:
         return iso(parse_time(raw)) or raw

@@ -505,30 +505,19 @@ class Repo:
             found[spec], pos = out[end + 1:end + 1 + size], end + 2 + size
         return found
 
-    def authored(self, rev: str, limit: int) -> list[tuple[str, str, str]]:
-        """(author email, author date, subject) of the newest ``limit`` commits of ``rev``."""
-        out = self.git("log", "-n", str(limit), "--format=%ae%x1f%aI%x1f%s", rev)
-        return [tuple(line.split("\x1f", 2)) for line in out.splitlines() if line.count("\x1f") >= 2]  # type: ignore[misc]
-
-    def recent(self, rev: str, limit: int) -> list[str]:
-        """The newest ``limit`` commits of ``rev``."""
-        return self.git("rev-list", "-n", str(limit), rev, check=False).split()
+    def authored(self, rev: str, limit: int) -> dict[str, tuple[str, str, str]]:
+        """The newest ``limit`` commits of ``rev``: commit -> (author email, author date, subject),
+        what a rebase or an amend keeps of a commit."""
+        return self._authorship("-n", str(limit), rev)
 
     def authorship(self, commits: Sequence[str]) -> dict[str, tuple[str, str, str]]:
-        """Each commit's (author email, author date, subject); commits git no longer has left out."""
-        if not commits:
-            return {}
-        out = self.git("log", "--no-walk=unsorted", "--ignore-missing", "--format=%H%x1f%ae%x1f%aI%x1f%s",
-                       *commits, check=False)
-        return {fields[0]: (fields[1], fields[2], fields[3]) for line in out.splitlines()
-                if len(fields := line.split("\x1f", 3)) == 4}
+        """As ``authored``, for these commits (those git no longer has left out)."""
+        return self._authorship("--no-walk=unsorted", "--ignore-missing", *commits) if commits else {}
 
-    def subjects(self, commits: Sequence[str]) -> dict[str, str]:
-        """Each commit's subject line (one ``git log``)."""
-        if not commits:
-            return {}
-        out = self.git("log", "--no-walk=unsorted", "--format=%H%x1f%s", *commits)
-        return dict(line.split("\x1f", 1) for line in out.splitlines() if "\x1f" in line)
+    def _authorship(self, *args: str) -> dict[str, tuple[str, str, str]]:
+        out = self.git("log", "--format=%H%x1f%ae%x1f%aI%x1f%s", *args, check=False)
+        return {fields[0]: (fields[1].lower(), fields[2], fields[3]) for line in out.splitlines()
+                if len(fields := line.split("\x1f", 3)) == 4}
 
     def read_blob(self, oid: str) -> bytes:
         proc = subprocess.run(["git", "cat-file", "blob", oid], cwd=self.root, env=clean_env(),

@@ -237,7 +237,7 @@ def mailed_up_to(tracker: "Tracker", commits: list[tuple[str, str]]):
     if new:  # its own changes, pushed with plain git (or rebased first), were mailed when made
         own = _own_commits(tracker)
         new = [(c, p) for c, p in new if c not in own]
-        rewritten = own - set(repo.recent("HEAD", 1000))  # by a rebase: known by author, second, subject
+        rewritten = own - set(repo.authored("HEAD", 1000))  # by a rebase: known by author, second, subject
         if new and rewritten:
             gone = set(repo.authorship(sorted(rewritten)).values())
             made = repo.authorship([c for c, _ in new])
@@ -466,24 +466,21 @@ def _same_change(tracker: "Tracker", commits: dict[str, str | None]) -> Callable
     the author date), the one commit of the same author and author date (and, where the
     author made several in that second, of the same subject)."""
     repo = tracker.repo
-    by_author: dict[tuple[str, str], list[tuple[str, str]]] | None = None
+    replayed: dict[str, tuple[str, str, str]] | None = None
 
     def find(commit: Any) -> str | None:
-        nonlocal by_author
+        nonlocal replayed
         if not isinstance(commit, str) or not commit or commit in commits:
             return commit if commit in commits else None
-        if repo.resolve(commit) is None or repo.is_ancestor(commit, "HEAD"):
+        key = repo.authorship([commit]).get(commit)
+        if key is None or repo.is_ancestor(commit, "HEAD"):
             return None  # gone, or already in the history sync built on: nothing to follow
-        if by_author is None:
-            by_author = {}
-            for replayed in commits:
-                author, date, message = repo.commit_info(replayed)
-                by_author.setdefault((author.email or "", date), []).append((replayed, message.split("\n")[0]))
-        author, date, message = repo.commit_info(commit)
-        found = by_author.get((author.email or "", date), [])
+        if replayed is None:
+            replayed = repo.authorship(list(commits))
+        found = [c for c, k in replayed.items() if k[:2] == key[:2]]
         if len(found) > 1:
-            found = [f for f in found if f[1] == message.split("\n")[0]]
-        return found[0][0] if len(found) == 1 else None
+            found = [c for c in found if replayed[c] == key]
+        return found[0] if len(found) == 1 else None
 
     return find
 
@@ -502,8 +499,8 @@ class Shared:
         self.modes: dict[str, bool] = {}
         self.tip = self.repo.resolve("refs/remotes/{}/{}".format(*self.where)) if self.where else None
         self.known: dict[str, bool] = {}
-        self.authored: set[tuple[str, str, str]] | None = None  # (author, date, subject) of the newest shared commits
-        self.mine: set[tuple[str, str]] | None = None  # (author, date) of the newest commits here
+        self.shared: set[tuple[str, str, str]] | None = None  # (author, date, subject) of the newest shared commits
+        self.here: set[tuple[str, str]] | None = None  # (author, date) of the newest commits here
 
     def waits(self, entry: dict[str, Any]) -> bool:
         commit = entry.get("commit")
@@ -524,26 +521,30 @@ class Shared:
             for rel, oid in needs.items())) and not self._rewritten_and_shared(commit)
 
     def _rewritten_and_shared(self, commit: str) -> bool:
-        if self.tip is None or self.repo.resolve(commit) is None or self.repo.is_ancestor(commit, "HEAD"):
-            return False  # gone, or still this clone's own unshared commit
-        if self.authored is None:
-            self.authored = set(self.repo.authored(self.tip, 500))
-        author, date, message = self.repo.commit_info(commit)
-        return (author.email or "", date, message.split("\n")[0]) in self.authored
+        key = self._rewritten(commit)
+        if key is None or self.tip is None:
+            return False
+        if self.shared is None:
+            self.shared = set(self.repo.authored(self.tip, 500).values())
+        return key in self.shared
 
     def dropped(self, entry: dict[str, Any]) -> bool:
         """Is the change of a held entry gone from this clone's history (a rebase that took
         the other side, a reset), with nothing of its author and second left? Then it will
         never be shared, and its mail must not wait for ever."""
         commit = entry.get("commit")
-        if not isinstance(commit, str) or not commit or self.repo.resolve(commit) is None:
-            return False  # its commit is unknown here: keep waiting on the files it needs
-        if self.repo.is_ancestor(commit, "HEAD"):
-            return False
-        if self.mine is None:
-            self.mine = {(email, date) for email, date, _ in self.repo.authored("HEAD", 500)}
-        author, date, _ = self.repo.commit_info(commit)
-        return (author.email or "", date) not in self.mine
+        key = self._rewritten(commit) if isinstance(commit, str) and commit else None
+        if key is None:
+            return False  # in this clone's history, or unknown here: it may still be shared
+        if self.here is None:
+            self.here = {k[:2] for k in self.repo.authored("HEAD", 500).values()}
+        return key[:2] not in self.here
+
+    def _rewritten(self, commit: str) -> tuple[str, str, str] | None:
+        """(author, date, subject) of a commit git still has but that is no longer in this
+        clone's history (rewritten, or dropped); None otherwise."""
+        key = self.repo.authorship([commit]).get(commit)
+        return None if key is None or self.repo.is_ancestor(commit, "HEAD") else key
 
     def left_to_mailer(self, entry: dict[str, Any]) -> bool:
         """In a clone that sends no mail: was this entry's change made on top of a desk that
@@ -582,13 +583,14 @@ def _deliver_one(tracker: "Tracker", connection: _Connection, shared: Shared, pa
         report.errors.append(f"{path.name}: {entry['last_error']}")
         _fail(path, entry, report)
         return True
-    if shared.waits(entry) and shared.dropped(entry):
+    held = shared.waits(entry)
+    if held and shared.dropped(entry):
         _drop(path, entry, "not sent: its change is no longer in this clone's history (a git rebase that "
                            "kept the other side, or a reset, dropped it)")
         report.failed += 1
         report.errors.append(f"{path.name}: {entry['last_error']}")
         return True
-    if shared.waits(entry):
+    if held:
         report.held += 1
         if "held" not in entry:
             entry["held"] = iso(moment)
