@@ -261,6 +261,13 @@ def test_no_payload_runs_in_a_browser_and_its_text_is_shown(tracker_dir, tmp_pat
         path = out / page.split("?")[0].lstrip("/")
         assert path.is_file() or (path / "index.html").is_file(), f"{page} was not built"
     seen = _load_in_chromium(out, pages)
+    for _ in range(2):
+        # Material builds its search index in a web worker, on the real clock, which the
+        # headless run's virtual clock does not wait for: on a loaded machine, load again
+        slow = [p for p in pages if "?q=" in p and not (seen[p]["state"] or {}).get("hits")]
+        if not slow:
+            break
+        seen.update({p: r for p, r in _load_in_chromium(out, slow).items() if p in slow})
 
     control = seen["/__control.html"]
     assert control["ran"] == ["alert(x)"], control  # the probe sees a payload that runs
